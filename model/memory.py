@@ -1,0 +1,301 @@
+"""Page-table memory as a non-coherent table walker sees it.
+
+Every table is one allocation at a physical address.  Each entry has two views: `cpu` (what
+the CPU reads and writes, i.e. its cache) and `mem` (what the SMMU reads from DRAM).  A store
+changes `cpu` and dirties its cache line; a clean (`dma_sync_single_for_device`) copies whole
+lines from `cpu` to `mem`; `writeback` does the same for dirty lines at any other moment, as a
+real cache may.  Every access is checked against the table's logical number of entries, and
+freed tables are poisoned so that a later use is visible.
+
+All range work is NumPy slicing: no per-entry Python loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import events as ev
+from .cint import s64, u64
+from .events import EventLog
+
+#: Slab's POISON_FREE byte; as a PTE it has type bits 3 (looks like a table or page).
+POISON_FREED = 0x6B6B_6B6B_6B6B_6B6B
+#: What DRAM holds under a fresh allocation before the CPU's zeroing reaches it.
+POISON_UNINIT = 0xA5A5_A5A5_A5A5_A5A7
+ENTRY_BYTES = 8
+#: Cache-maintenance call sites (kernel-semantics §3.11 C1..C7), in report order.
+CLEAN_SITES = ("alloc", "install", "table", "leaf", "sync_map", "unmap")
+
+
+class Table:
+    """One page-table allocation.  `entries` is its logical size; arrays may be longer
+    (the PGD's 64-byte minimum, rounding to whole cache lines)."""
+
+    __slots__ = ("pa", "entries", "alloc_bytes", "cpu", "mem", "dirty", "freed", "lvl",
+                 "iova_base", "serial", "line_entries")
+
+    def __init__(self, pa: int, entries: int, alloc_bytes: int, line: int, lvl: int,
+                 iova_base: int, serial: int):
+        self.pa = pa
+        self.entries = entries
+        self.alloc_bytes = alloc_bytes
+        self.line_entries = line // ENTRY_BYTES
+        nslots = max(entries, alloc_bytes // ENTRY_BYTES)
+        nslots = -(-nslots // self.line_entries) * self.line_entries
+        self.cpu = np.zeros(nslots, dtype=np.uint64)
+        self.mem = np.full(nslots, POISON_UNINIT, dtype=np.uint64)
+        self.dirty = np.ones(nslots // self.line_entries, dtype=bool)
+        self.freed = False
+        self.lvl = lvl
+        self.iova_base = iova_base
+        self.serial = serial
+
+    @property
+    def nslots(self) -> int:
+        return len(self.cpu)
+
+    def __repr__(self) -> str:
+        state = " freed" if self.freed else ""
+        return f"<Table #{self.serial} pa={self.pa:#x} lvl={self.lvl} n={self.entries}{state}>"
+
+
+class Ptep:
+    """`arm_lpae_iopte *`: a table plus an entry index, with C pointer arithmetic."""
+
+    __slots__ = ("table", "index", "memory")
+
+    def __init__(self, memory: Memory, table: Table, index: int = 0):
+        self.memory = memory
+        self.table = table
+        self.index = index
+
+    def __add__(self, n: int) -> Ptep:
+        return Ptep(self.memory, self.table, self.index + n)
+
+    def __sub__(self, n: int) -> Ptep:
+        return Ptep(self.memory, self.table, self.index - n)
+
+    def __getitem__(self, i: int) -> int:
+        """`READ_ONCE(ptep[i])`"""
+        return self.memory.load(self.table, self.index + i)
+
+    def __setitem__(self, i: int, value: int) -> None:
+        """`WRITE_ONCE(ptep[i], value)`"""
+        self.memory.store(self.table, self.index + i, value)
+
+    def read_many(self, n: int) -> np.ndarray:
+        """`ptep[0..n)` as an array (for vectorised scans; same checks as `n` loads)."""
+        return self.memory.load_many(self.table, self.index, n)
+
+    def write_many(self, values: np.ndarray) -> None:
+        self.memory.store_many(self.table, self.index, values)
+
+    @property
+    def pa(self) -> int:
+        return u64(self.table.pa + ENTRY_BYTES * self.index)
+
+    def __repr__(self) -> str:
+        return f"<ptep {self.table.pa:#x}[{self.index}]>"
+
+
+@dataclass
+class SiteStats:
+    calls: int = 0
+    lines: int = 0
+
+
+@dataclass
+class CleanRecord:
+    """One clean, for the efficiency oracles: which lines, and how many were dirty."""
+
+    site: str
+    table: Table
+    first_line: int
+    nlines: int
+    dirty_lines: int
+
+
+@dataclass
+class AccessRecord:
+    table: Table
+    first: int
+    n: int
+
+
+@dataclass
+class Memory:
+    line: int
+    events: EventLog
+    base: int
+    coherent: bool = False
+    tables: dict[int, Table] = field(default_factory=dict)
+    by_site: dict[str, SiteStats] = field(
+        default_factory=lambda: {s: SiteStats() for s in CLEAN_SITES})
+    #: When not None, reads and cleans are appended here (the executor turns it on around
+    #: the operations whose footprint it judges).
+    access_log: list | None = None
+    clean_log: list | None = None
+    _next_pa: int = 0
+    _serial: int = 0
+
+    def __post_init__(self) -> None:
+        self._next_pa = self.base
+
+    # -- allocation -------------------------------------------------------------------------
+
+    def alloc_table(self, entries: int, alloc_bytes: int, lvl: int, iova_base: int) -> Table:
+        """Zeroed memory at a fresh address aligned to its size (at least a page), as the
+        page allocator behind `iommu_alloc_pages_node_sz` gives.  The zeroing is a CPU store:
+        DRAM still holds garbage until somebody cleans."""
+        align = max(4096, 1 << (alloc_bytes - 1).bit_length())
+        pa = -(-self._next_pa // align) * align
+        self._next_pa = pa + max(alloc_bytes, 4096)
+        self._serial += 1
+        t = Table(pa, entries, alloc_bytes, self.line, lvl, iova_base, self._serial)
+        if self.coherent:
+            t.mem[:] = 0
+            t.dirty[:] = False
+        self.tables[pa] = t
+        return t
+
+    def free_table(self, t: Table) -> None:
+        if t.freed:
+            self.events.record(ev.UAF_WRITE, "free", f"double free of {t!r}")
+            return
+        t.freed = True
+        t.cpu[:] = POISON_FREED
+        t.mem[:] = POISON_FREED
+        t.dirty[:] = False
+
+    def lookup(self, pa: int) -> Table | None:
+        """The table whose first byte is at `pa` (freed ones included), else None."""
+        return self.tables.get(pa)
+
+    def live_tables(self) -> list[Table]:
+        return [t for t in self.tables.values() if not t.freed]
+
+    # -- CPU accesses ---------------------------------------------------------------------------
+
+    def _check(self, t: Table, first: int, n: int, oob_kind: str, uaf_kind: str) -> None:
+        if t.freed:
+            self.events.record(uaf_kind, _caller(), f"{t!r}[{first}:{first + n}]")
+        elif first < 0 or first + n > t.entries:
+            self.events.record(oob_kind, _caller(),
+                               f"{t!r} entries [{first}, {first + n}) of {t.entries}")
+
+    def load(self, t: Table, i: int) -> int:
+        if self.access_log is not None:
+            self.access_log.append(AccessRecord(t, i, 1))
+        if t.freed or not 0 <= i < t.entries:
+            self._check(t, i, 1, ev.OOB_READ, ev.UAF_READ)
+            if not 0 <= i < t.nslots:
+                return POISON_FREED      # past the allocation: whatever the neighbour holds
+        return int(t.cpu[i])
+
+    def load_many(self, t: Table, first: int, n: int) -> np.ndarray:
+        if n <= 0:
+            return t.cpu[0:0].copy()
+        if self.access_log is not None:
+            self.access_log.append(AccessRecord(t, first, n))
+        if t.freed or first < 0 or first + n > t.entries:
+            self._check(t, first, n, ev.OOB_READ, ev.UAF_READ)
+            out = np.full(n, POISON_FREED, dtype=np.uint64)
+            lo, hi = max(first, 0), min(first + n, t.nslots)
+            if lo < hi:
+                out[lo - first:hi - first] = t.cpu[lo:hi]
+            return out
+        return t.cpu[first:first + n].copy()
+
+    def store(self, t: Table, i: int, value: int) -> None:
+        if t.freed or not 0 <= i < t.entries:
+            self._check(t, i, 1, ev.OOB_WRITE, ev.UAF_WRITE)
+            if t.freed or not 0 <= i < t.nslots:
+                return
+        t.cpu[i] = value
+        if self.coherent:
+            t.mem[i] = value
+        else:
+            t.dirty[i // t.line_entries] = True
+
+    def store_many(self, t: Table, first: int, values: np.ndarray) -> None:
+        n = len(values)
+        if n == 0:
+            return
+        lo, hi = first, first + n
+        if t.freed or lo < 0 or hi > t.entries:
+            self._check(t, lo, n, ev.OOB_WRITE, ev.UAF_WRITE)
+            if t.freed:
+                return
+            clo, chi = max(lo, 0), min(hi, t.nslots)
+            if clo >= chi:
+                return
+            values = values[clo - lo:chi - lo]
+            lo, hi = clo, chi
+        t.cpu[lo:hi] = values
+        if self.coherent:
+            t.mem[lo:hi] = values
+        else:
+            le = t.line_entries
+            t.dirty[lo // le:(hi - 1) // le + 1] = True
+
+    # -- cache maintenance -------------------------------------------------------------------
+
+    def dma_sync_for_device(self, t: Table, first: int, nbytes: int, site: str) -> None:
+        """`dma_sync_single_for_device(dev, pa(&t[first]), nbytes, DMA_TO_DEVICE)` on a
+        non-coherent device: clean every line overlapping the byte range to memory.
+
+        `nbytes` is a size_t (a negative int times 8 arrives here as a huge value).  The arm64
+        loop is do-while, so a zero length still cleans the line holding the start.
+        """
+        nbytes = u64(nbytes)
+        start = first * ENTRY_BYTES
+        end = start + nbytes
+        if t.freed:
+            self.events.record(ev.UAF_CLEAN, _caller(),
+                               f"{t!r} bytes [{start}, {end}) site={site}")
+        elif first < 0 or end > t.entries * ENTRY_BYTES:
+            self.events.record(ev.OOB_CLEAN, _caller(),
+                               f"{t!r} entries [{first}, {first}+{s64(nbytes) / 8:g}) of "
+                               f"{t.entries} site={site}")
+        first_line = start // self.line
+        last_line = max(first_line, -(-end // self.line) - 1)   # inclusive; >= one line
+        stats = self.by_site.setdefault(site, SiteStats())
+        stats.calls += 1
+        stats.lines += last_line - first_line + 1
+        # Only lines inside the allocation exist in the model; the rest is someone else's RAM.
+        lo, hi = max(first_line, 0), min(last_line + 1, len(t.dirty))
+        dirty_lines = 0
+        if lo < hi and not t.freed:
+            le = t.line_entries
+            dirty_lines = int(t.dirty[lo:hi].sum())
+            t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+            t.dirty[lo:hi] = False
+        if self.clean_log is not None:
+            self.clean_log.append(CleanRecord(site, t, first_line,
+                                              last_line - first_line + 1, dirty_lines))
+
+    def writeback(self, tables=None) -> int:
+        """Write back every dirty line (of `tables`, or of all tables); returns lines written."""
+        count = 0
+        for t in (self.tables.values() if tables is None else tables):
+            if t.freed or not t.dirty.any():
+                continue
+            mask = np.repeat(t.dirty, t.line_entries)
+            t.mem[mask] = t.cpu[mask]
+            count += int(t.dirty.sum())
+            t.dirty[:] = False
+        return count
+
+    def dirty_line_count(self) -> int:
+        return int(sum(int(t.dirty.sum()) for t in self.tables.values() if not t.freed))
+
+
+def _caller() -> str:
+    """Name of the model function that made the access, for event sites (error path only)."""
+    import sys
+    f = sys._getframe(2)
+    while f is not None and f.f_code.co_filename.endswith("memory.py"):
+        f = f.f_back
+    return f.f_code.co_name if f is not None else "?"

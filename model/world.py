@@ -1,0 +1,193 @@
+"""A `World`: one configured page table, its iommu domain and driver, under one variant.
+
+This is the model's public face.  Operations mirror the kernel entry points; inspection
+methods give oracles and users what they need without reaching into private fields.  A
+`BUG_ON` leaves the world crashed: the exception propagates once, and later operations raise
+`WorldCrashed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import smmu
+from .config import IOMMU_READ, IOMMU_WRITE, Config
+from .errors import KernelBug, WorldCrashed
+from .events import EventLog
+from .failpoints import Failpoints
+from .io_pgtable_arm import (
+    ARM_LPAE_BLOCK_SIZE, ARM_LPAE_GRANULE, ARM_LPAE_PGD_SIZE, ARM_LPAE_PTES_PER_TABLE, Ref,
+    alloc_io_pgtable_ops, arm_lpae_free_pgtable,
+)
+from .iommu import IommuDomain, Scatterlist, iommu_map, iommu_map_nosync, iommu_map_sg
+from .iommu import iommu_sync_map, iommu_unmap
+from .driver import SmmuDomainOps
+from .memory import CLEAN_SITES
+from .variants import Reference, Variant
+
+PROT_RW = IOMMU_READ | IOMMU_WRITE
+
+
+@dataclass(frozen=True)
+class Geometry:
+    levels: int
+    start_level: int
+    pgd_bits: int
+    bits_per_level: int
+    pgd_entries: int
+    granule: int
+    pgsize_bitmap: int
+    ias: int
+    oas: int
+
+    def as_dict(self) -> dict:
+        return {"levels": self.levels, "start_level": self.start_level,
+                "pgd_bits": self.pgd_bits, "bits_per_level": self.bits_per_level,
+                "pgd_entries": self.pgd_entries}
+
+
+class World:
+    def __init__(self, config: Config, variant: Variant | None = None):
+        self.config = config
+        self.variant = variant or Reference()
+        self.events = EventLog()
+        self.failpoints = Failpoints()
+        self.data = alloc_io_pgtable_ops(config, self.events, self.failpoints,
+                                         defer_sync_pte=self.variant.defer_sync_pte)
+        ops = self.data.iop.ops
+        ops.iotlb_sync_map = self.variant.io_pgtable_iotlb_sync_map(self.data)
+        self.driver = SmmuDomainOps(ops, self.variant.driver_iotlb_sync_map(ops))
+        self.domain = IommuDomain(self.driver, self.data.iop.cfg.pgsize_bitmap, self.events)
+        self.crashed: KernelBug | None = None
+
+    def __repr__(self) -> str:
+        return f"<World {self.variant.name} {self.config.fmt} {self.config.granule >> 10}K " \
+               f"ias={self.data.iop.cfg.ias}{' CRASHED' if self.crashed else ''}>"
+
+    def _call(self, fn, *args):
+        if self.crashed is not None:
+            raise WorldCrashed(f"this world hit {self.crashed}; no further operations")
+        try:
+            return fn(*args)
+        except KernelBug as bug:
+            self.crashed = bug
+            raise
+
+    # -- the iommu core --------------------------------------------------------------------
+
+    def map(self, iova: int, paddr: int, size: int, prot: int = PROT_RW) -> int:
+        return self._call(iommu_map, self.domain, iova, paddr, size, prot)
+
+    def map_nosync(self, iova: int, paddr: int, size: int, prot: int = PROT_RW) -> int:
+        return self._call(iommu_map_nosync, self.domain, iova, paddr, size, prot)
+
+    def sync(self, iova: int, size: int) -> int:
+        return self._call(iommu_sync_map, self.domain, iova, size)
+
+    def map_sg(self, iova: int, segments, prot: int = PROT_RW) -> int:
+        sg = [s if isinstance(s, Scatterlist) else Scatterlist(*s) for s in segments]
+        return self._call(iommu_map_sg, self.domain, iova, sg, prot)
+
+    def unmap(self, iova: int, size: int) -> int:
+        return self._call(iommu_unmap, self.domain, iova, size)
+
+    # -- direct io-pgtable ops --------------------------------------------------------------
+
+    def pt_map_pages(self, iova: int, paddr: int, pgsize: int, pgcount: int,
+                     prot: int = PROT_RW) -> tuple[int, int]:
+        ops = self.data.iop.ops
+        mapped = Ref(0)
+        ret = self._call(ops.map_pages, ops, iova, paddr, pgsize, pgcount, prot, 0, mapped)
+        return ret, mapped.value
+
+    def pt_unmap_pages(self, iova: int, pgsize: int, pgcount: int) -> int:
+        ops = self.data.iop.ops
+        return self._call(ops.unmap_pages, ops, iova, pgsize, pgcount, None)
+
+    @property
+    def has_pt_sync_map(self) -> bool:
+        return self.data.iop.ops.iotlb_sync_map is not None
+
+    def pt_sync_map(self, iova: int, size: int) -> int | None:
+        """The io-pgtable op itself; None when this variant leaves it NULL."""
+        ops = self.data.iop.ops
+        if ops.iotlb_sync_map is None:
+            return None
+        return self._call(ops.iotlb_sync_map, ops, iova, size)
+
+    def pt_iova_to_phys(self, iova: int) -> int:
+        ops = self.data.iop.ops
+        return self._call(ops.iova_to_phys, ops, iova)
+
+    def free(self) -> None:
+        """`free_io_pgtable_ops`."""
+        self._call(arm_lpae_free_pgtable, self.data)
+
+    # -- hardware and cache ------------------------------------------------------------------
+
+    def smmu_walk(self, iova: int, view: str = "mem") -> smmu.Walk:
+        return smmu.smmu_walk(self.data, iova, view)
+
+    def first_divergence(self, iova: int, size: int) -> smmu.Divergence | None:
+        return smmu.first_divergence(self.data, iova, size)
+
+    def translate_range(self, iova: int, npages: int, page: int, view: str = "mem"):
+        return smmu.translate_range(self.data, iova, npages, page, view)
+
+    def evict(self, iova: int | None = None) -> int:
+        """Write back dirty lines: all of them, or those holding `iova`'s CPU walk path."""
+        mem = self.data.mem
+        if iova is None:
+            return mem.writeback()
+        count = 0
+        for step in smmu.smmu_walk(self.data, iova, "cpu").steps:
+            t = mem.lookup(step.table_pa)
+            line = step.idx // t.line_entries
+            if t.dirty[line]:
+                le = t.line_entries
+                t.mem[line * le:(line + 1) * le] = t.cpu[line * le:(line + 1) * le]
+                t.dirty[line] = False
+                count += 1
+        return count
+
+    def fail(self, site: str, nth: int = 1, err: int | None = None) -> None:
+        self.failpoints.arm(site, nth, err)
+
+    # -- inspection ---------------------------------------------------------------------------
+
+    @property
+    def geometry(self) -> Geometry:
+        d = self.data
+        return Geometry(levels=4 - d.start_level, start_level=d.start_level,
+                        pgd_bits=d.pgd_bits, bits_per_level=d.bits_per_level,
+                        pgd_entries=ARM_LPAE_PGD_SIZE(d) // 8, granule=ARM_LPAE_GRANULE(d),
+                        pgsize_bitmap=d.iop.cfg.pgsize_bitmap, ias=d.iop.cfg.ias,
+                        oas=d.iop.cfg.oas)
+
+    def block_size(self, lvl: int) -> int:
+        return ARM_LPAE_BLOCK_SIZE(lvl, self.data)
+
+    @property
+    def ptes_per_table(self) -> int:
+        return ARM_LPAE_PTES_PER_TABLE(self.data)
+
+    def stats(self) -> dict:
+        """Clean statistics in the `replay --json` schema (design §6)."""
+        by_site = {s: {"calls": st.calls, "lines": st.lines}
+                   for s, st in self.data.mem.by_site.items() if s in CLEAN_SITES}
+        return {"cmo_calls": sum(v["calls"] for v in by_site.values()),
+                "lines_cleaned": sum(v["lines"] for v in by_site.values()),
+                "warns": sum(1 for e in self.events.events if e.kind == "WARN"),
+                "by_site": by_site}
+
+    def live_tables(self) -> int:
+        return len(self.data.mem.live_tables())
+
+    def dirty_lines(self) -> int:
+        return self.data.mem.dirty_line_count()
+
+    def cpu_entries(self) -> dict[int, np.ndarray]:
+        """CPU view of every live table, keyed by physical address (for state comparison)."""
+        return {t.pa: t.cpu[:t.entries] for t in self.data.mem.live_tables()}
