@@ -2,9 +2,22 @@
 non-coherent SMMU.  The public API is what this module exports; see docs/model.md."""
 
 from .config import (
-    ARM_32_LPAE_S1, ARM_32_LPAE_S2, ARM_64_LPAE_S1, ARM_64_LPAE_S2, ARM_MALI_LPAE,
-    CONCAT_LEGACY, CONCAT_MANDATORY, FORMATS, IOMMU_CACHE, IOMMU_MMIO, IOMMU_NOEXEC,
-    IOMMU_PRIV, IOMMU_READ, IOMMU_WRITE, QUIRK_BITS, Config,
+    ARM_32_LPAE_S1,
+    ARM_32_LPAE_S2,
+    ARM_64_LPAE_S1,
+    ARM_64_LPAE_S2,
+    ARM_MALI_LPAE,
+    CONCAT_LEGACY,
+    CONCAT_MANDATORY,
+    FORMATS,
+    IOMMU_CACHE,
+    IOMMU_MMIO,
+    IOMMU_NOEXEC,
+    IOMMU_PRIV,
+    IOMMU_READ,
+    IOMMU_WRITE,
+    QUIRK_BITS,
+    Config,
 )
 from .errors import ConfigRejected, IopgfuzzError, KernelBug, WorldCrashed
 from .events import Event

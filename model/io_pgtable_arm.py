@@ -17,23 +17,63 @@ import numpy as np
 
 from . import events as ev
 from .cint import (
-    EEXIST, EINVAL, ENOENT, ENOMEM, ERANGE, c_int, ffs0, fls0, min_t_int, sar64, size_t, u64,
+    EEXIST,
+    EINVAL,
+    ENOENT,
+    ENOMEM,
+    ERANGE,
+    c_int,
+    ffs0,
+    fls0,
+    min_t_int,
+    sar64,
+    size_t,
+    u64,
 )
 from .config import (
-    ARM_32_LPAE_S1, ARM_32_LPAE_S2, ARM_64_LPAE_S1, ARM_64_LPAE_S2, ARM_MALI_LPAE,
-    CONCAT_LEGACY, IO_PGTABLE_QUIRK_ARM_HD, IO_PGTABLE_QUIRK_ARM_NS,
-    IO_PGTABLE_QUIRK_ARM_OUTER_WBWA, IO_PGTABLE_QUIRK_ARM_S2FWB, IO_PGTABLE_QUIRK_ARM_TTBR1,
-    IO_PGTABLE_QUIRK_NO_WARN, IOMMU_READ, IOMMU_WRITE, KERNEL_FMT_NAME, QUIRK_NAMES, SZ_1G,
-    SZ_2M, SZ_4K, SZ_4T, SZ_16K, SZ_32M, SZ_64K, SZ_512M, Config, IoPgtableCfg,
+    ARM_32_LPAE_S1,
+    ARM_32_LPAE_S2,
+    ARM_64_LPAE_S1,
+    ARM_64_LPAE_S2,
+    ARM_MALI_LPAE,
+    CONCAT_LEGACY,
+    IO_PGTABLE_QUIRK_ARM_HD,
+    IO_PGTABLE_QUIRK_ARM_NS,
+    IO_PGTABLE_QUIRK_ARM_OUTER_WBWA,
+    IO_PGTABLE_QUIRK_ARM_S2FWB,
+    IO_PGTABLE_QUIRK_ARM_TTBR1,
+    IO_PGTABLE_QUIRK_NO_WARN,
+    IOMMU_READ,
+    IOMMU_WRITE,
+    KERNEL_FMT_NAME,
+    QUIRK_NAMES,
+    SZ_1G,
+    SZ_2M,
+    SZ_4K,
+    SZ_4T,
+    SZ_16K,
+    SZ_32M,
+    SZ_64K,
+    SZ_512M,
+    Config,
+    IoPgtableCfg,
 )
 from .errors import ConfigRejected
 from .events import EventLog
 from .failpoints import Failpoints
 from .memory import ENTRY_BYTES, Memory, Ptep, Table
 from .pte import (
-    ARM_LPAE_PTE_NSTABLE, ARM_LPAE_PTE_SW_SYNC, ARM_LPAE_PTE_TYPE_BLOCK,
-    ARM_LPAE_PTE_TYPE_PAGE, ARM_LPAE_PTE_TYPE_TABLE, arm_lpae_prot_to_pte, iopte_leaf,
-    iopte_table, iopte_to_paddr, iopte_type, paddr_to_iopte, paddr_to_iopte_np,
+    ARM_LPAE_PTE_NSTABLE,
+    ARM_LPAE_PTE_SW_SYNC,
+    ARM_LPAE_PTE_TYPE_BLOCK,
+    ARM_LPAE_PTE_TYPE_PAGE,
+    ARM_LPAE_PTE_TYPE_TABLE,
+    arm_lpae_prot_to_pte,
+    iopte_leaf,
+    iopte_table,
+    iopte_to_paddr,
+    paddr_to_iopte,
+    paddr_to_iopte_np,
 )
 
 ARM_LPAE_MAX_ADDR_BITS = 52

@@ -13,8 +13,21 @@ from dataclasses import dataclass
 
 from .cint import fls0
 from .config import (
-    ARM_64_LPAE_S1, ARM_64_LPAE_S2, IO_PGTABLE_QUIRK_NO_WARN, IOMMU_CACHE, IOMMU_NOEXEC,
-    IOMMU_READ, IOMMU_WRITE, SZ_1G, SZ_2M, SZ_4K, SZ_16K, SZ_32M, SZ_64K, SZ_512M, Config,
+    ARM_64_LPAE_S1,
+    ARM_64_LPAE_S2,
+    IO_PGTABLE_QUIRK_NO_WARN,
+    IOMMU_CACHE,
+    IOMMU_NOEXEC,
+    IOMMU_READ,
+    IOMMU_WRITE,
+    SZ_1G,
+    SZ_2M,
+    SZ_4K,
+    SZ_16K,
+    SZ_32M,
+    SZ_64K,
+    SZ_512M,
+    Config,
 )
 from .world import World
 

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cint import sar64, u64
-from .config import ARM_MALI_LPAE, IO_PGTABLE_QUIRK_ARM_TTBR1
-from .config import SZ_4K, SZ_16K, SZ_64K
+from .config import ARM_MALI_LPAE, IO_PGTABLE_QUIRK_ARM_TTBR1, SZ_4K, SZ_16K, SZ_64K
 from .io_pgtable_arm import (
-    ARM_LPAE_BLOCK_SIZE, ARM_LPAE_GRANULE, ARM_LPAE_LVL_IDX, ARM_LPAE_LVL_SHIFT,
+    ARM_LPAE_BLOCK_SIZE,
+    ARM_LPAE_GRANULE,
+    ARM_LPAE_LVL_IDX,
+    ARM_LPAE_LVL_SHIFT,
     ArmLpaeIoPgtable,
 )
 from .memory import Table

@@ -14,16 +14,28 @@ import numpy as np
 
 from . import smmu
 from .config import IOMMU_READ, IOMMU_WRITE, Config
+from .driver import SmmuDomainOps
 from .errors import KernelBug, WorldCrashed
 from .events import EventLog
 from .failpoints import Failpoints
 from .io_pgtable_arm import (
-    ARM_LPAE_BLOCK_SIZE, ARM_LPAE_GRANULE, ARM_LPAE_PGD_SIZE, ARM_LPAE_PTES_PER_TABLE, Ref,
-    alloc_io_pgtable_ops, arm_lpae_free_pgtable,
+    ARM_LPAE_BLOCK_SIZE,
+    ARM_LPAE_GRANULE,
+    ARM_LPAE_PGD_SIZE,
+    ARM_LPAE_PTES_PER_TABLE,
+    Ref,
+    alloc_io_pgtable_ops,
+    arm_lpae_free_pgtable,
 )
-from .iommu import IommuDomain, Scatterlist, iommu_map, iommu_map_nosync, iommu_map_sg
-from .iommu import iommu_sync_map, iommu_unmap
-from .driver import SmmuDomainOps
+from .iommu import (
+    IommuDomain,
+    Scatterlist,
+    iommu_map,
+    iommu_map_nosync,
+    iommu_map_sg,
+    iommu_sync_map,
+    iommu_unmap,
+)
 from .memory import CLEAN_SITES
 from .variants import Reference, Variant
 
