@@ -19,6 +19,7 @@ import numpy as np
 from . import events as ev
 from .cint import s64, u64
 from .events import EventLog
+from .pte import HW_MASK
 
 #: Slab's POISON_FREE byte; as a PTE it has type bits 3 (looks like a table or page).
 POISON_FREED = 0x6B6B_6B6B_6B6B_6B6B
@@ -33,8 +34,8 @@ class Table:
     """One page-table allocation.  `entries` is its logical size; arrays may be longer
     (the PGD's 64-byte minimum, rounding to whole cache lines)."""
 
-    __slots__ = ("pa", "entries", "alloc_bytes", "cpu", "mem", "dirty", "freed", "lvl",
-                 "iova_base", "serial", "line_entries")
+    __slots__ = ("pa", "entries", "alloc_bytes", "cpu", "mem", "swmem", "dirty", "freed",
+                 "lvl", "iova_base", "serial", "line_entries")
 
     def __init__(self, pa: int, entries: int, alloc_bytes: int, line: int, lvl: int,
                  iova_base: int, serial: int):
@@ -46,6 +47,9 @@ class Table:
         nslots = -(-nslots // self.line_entries) * self.line_entries
         self.cpu = np.zeros(nslots, dtype=np.uint64)
         self.mem = np.full(nslots, POISON_UNINIT, dtype=np.uint64)
+        # What memory would hold had the cache never written back on its own: updated by
+        # software cleans only, so "was this clean needed?" does not depend on evictions.
+        self.swmem = self.mem.copy()
         self.dirty = np.ones(nslots // self.line_entries, dtype=bool)
         self.freed = False
         self.lvl = lvl
@@ -108,13 +112,14 @@ class SiteStats:
 
 @dataclass
 class CleanRecord:
-    """One clean, for the efficiency oracles: which lines, and how many were dirty."""
+    """One clean, for the efficiency oracles: which lines of which table, and which entries
+    of them (absolute indices) differed in hardware bits from what software last cleaned."""
 
     site: str
     table: Table
     first_line: int
     nlines: int
-    dirty_lines: int
+    stale: np.ndarray
 
 
 @dataclass
@@ -137,6 +142,8 @@ class Memory:
     #: the operations whose footprint it judges).
     access_log: list | None = None
     clean_log: list | None = None
+    #: Physical addresses of tables stored to since the executor last looked.
+    touched: set = field(default_factory=set)
     _next_pa: int = 0
     _serial: int = 0
 
@@ -156,6 +163,7 @@ class Memory:
         t = Table(pa, entries, alloc_bytes, self.line, lvl, iova_base, self._serial)
         if self.coherent:
             t.mem[:] = 0
+            t.swmem[:] = 0
             t.dirty[:] = False
         self.tables[pa] = t
         return t
@@ -167,6 +175,7 @@ class Memory:
         t.freed = True
         t.cpu[:] = POISON_FREED
         t.mem[:] = POISON_FREED
+        t.swmem[:] = POISON_FREED
         t.dirty[:] = False
 
     def lookup(self, pa: int) -> Table | None:
@@ -213,9 +222,10 @@ class Memory:
             self._check(t, i, 1, ev.OOB_WRITE, ev.UAF_WRITE)
             if t.freed or not 0 <= i < t.nslots:
                 return
+        self.touched.add(t.pa)
         t.cpu[i] = value
         if self.coherent:
-            t.mem[i] = value
+            t.mem[i] = t.swmem[i] = value
         else:
             t.dirty[i // t.line_entries] = True
 
@@ -233,9 +243,10 @@ class Memory:
                 return
             values = values[clo - lo:chi - lo]
             lo, hi = clo, chi
+        self.touched.add(t.pa)
         t.cpu[lo:hi] = values
         if self.coherent:
-            t.mem[lo:hi] = values
+            t.mem[lo:hi] = t.swmem[lo:hi] = values
         else:
             le = t.line_entries
             t.dirty[lo // le:(hi - 1) // le + 1] = True
@@ -266,15 +277,23 @@ class Memory:
         stats.lines += last_line - first_line + 1
         # Only lines inside the allocation exist in the model; the rest is someone else's RAM.
         lo, hi = max(first_line, 0), min(last_line + 1, len(t.dirty))
-        dirty_lines = 0
+        if self.clean_log is not None:
+            self.clean_log.append(CleanRecord(site, t, first_line, last_line - first_line + 1,
+                                              self._stale_entries(t, lo, hi)))
         if lo < hi and not t.freed:
             le = t.line_entries
-            dirty_lines = int(t.dirty[lo:hi].sum())
             t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+            t.swmem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
             t.dirty[lo:hi] = False
-        if self.clean_log is not None:
-            self.clean_log.append(CleanRecord(site, t, first_line,
-                                              last_line - first_line + 1, dirty_lines))
+
+    @staticmethod
+    def _stale_entries(t: Table, lo_line: int, hi_line: int) -> np.ndarray:
+        if t.freed or lo_line >= hi_line:
+            return np.zeros(0, dtype=np.int64)
+        le = t.line_entries
+        a, b = lo_line * le, hi_line * le
+        diff = (t.cpu[a:b] ^ t.swmem[a:b]) & np.uint64(HW_MASK)
+        return np.flatnonzero(diff) + a
 
     def writeback(self, tables=None) -> int:
         """Write back every dirty line (of `tables`, or of all tables); returns lines written."""

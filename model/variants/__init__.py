@@ -10,9 +10,11 @@ A variant is a small object with three things (see docs/variants.md):
 from __future__ import annotations
 
 from .base import Variant
+from .fixed import Fixed
 from .reference import Reference
+from .v1 import V1, V1Review
 
-BUILTIN = {"reference": Reference}
+BUILTIN = {"reference": Reference, "v1": V1, "v1-review": V1Review, "fixed": Fixed}
 
 
 def get_variant(name: str) -> Variant:
@@ -22,4 +24,4 @@ def get_variant(name: str) -> Variant:
         raise KeyError(f"unknown variant {name!r} (built in: {', '.join(BUILTIN)})") from None
 
 
-__all__ = ["Variant", "Reference", "BUILTIN", "get_variant"]
+__all__ = ["Variant", "Reference", "V1", "V1Review", "Fixed", "BUILTIN", "get_variant"]

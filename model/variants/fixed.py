@@ -1,0 +1,139 @@
+"""`fixed`: iopgfuzz's own `iotlb_sync_map`, written after seeing what the oracles find in v1.
+
+It keeps the patch's idea (defer leaf cleans in `map_pages`, clean in batches afterwards) and
+changes how the range is walked:
+
+* the entries to visit at each level come from the range's own first and last address
+  (`ARM_LPAE_LVL_IDX` of both ends), not from an offset masked with a per-level shift, so small
+  and concatenated PGDs, TTBR1 addresses and ranges crossing tables are all exact;
+* the top level may run across the pages of a concatenated PGD (it is one allocation);
+* only leaves are cleaned, in one call per run of consecutive cache lines that hold a leaf still
+  lacking `ARM_LPAE_PTE_SW_SYNC`; afterwards every leaf of those lines gets the bit, the same
+  way `arm_lpae_install_table` marks a table PTE it has cleaned.  A second sync of the same
+  range therefore cleans nothing, and two syncs that share a line clean it once;
+* holes and table PTEs are never cleaned (table PTEs were cleaned when installed);
+* an error stops the walk (`if (ret) break;`), and the driver returns it;
+* size 0 is a no-op (iommu_map_sg syncs 0 bytes when every segment was a bus address), and an
+  out-of-range request is refused with a WARN, TTBR1-aware like map and unmap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from model.kapi import (
+    ARM_LPAE_BLOCK_SIZE,
+    ARM_LPAE_LVL_IDX,
+    ARM_LPAE_LVL_SHIFT,
+    ARM_LPAE_MAX_LEVELS,
+    ARM_LPAE_PGD_SIZE,
+    ARM_LPAE_PTE_SW_SYNC,
+    ARM_LPAE_PTE_TYPE_TABLE,
+    ARM_LPAE_PTES_PER_TABLE,
+    ERANGE,
+    IO_PGTABLE_QUIRK_ARM_TTBR1,
+    WARN_ON,
+    arm_lpae_sync_pte,
+    cache_line_size,
+    io_pgtable_ops_to_data,
+    iopte_deref,
+    leaf_type,
+    pgd,
+    sar64,
+    sync_map_failpoint,
+    u64,
+)
+
+from .base import Variant
+
+_SW_SYNC = np.uint64(ARM_LPAE_PTE_SW_SYNC)
+_TYPE_MASK = np.uint64(3)
+
+
+def arm_lpae_sync_leaf_lines(data, ptep, first: int, ptes: np.ndarray, lvl: int,
+                             table_entries: int) -> None:
+    """Clean the lines of `ptep[first:first+len(ptes)]` that hold an unsynced leaf, one call
+    per run of consecutive lines, then mark every leaf of those lines as synced."""
+    leaf = (ptes & _TYPE_MASK) == np.uint64(leaf_type(data, lvl))
+    need = np.flatnonzero(leaf & ((ptes & _SW_SYNC) == 0)) + first
+    if not len(need):
+        return
+    per_line = cache_line_size(data) // 8
+    lines = np.unique(need // per_line)
+    breaks = np.flatnonzero(np.diff(lines) != 1) + 1
+    for run in np.split(lines, breaks):
+        # from the first unsynced leaf of the run's first line to the last of its last line
+        in_run = need[(need // per_line >= run[0]) & (need // per_line <= run[-1])]
+        a, b = int(in_run[0]), int(in_run[-1]) + 1
+        arm_lpae_sync_pte(ptep + a, b - a, data)
+        # mark: whole lines, clipped to the table (the leaves of these lines are now clean)
+        lo = int(run[0]) * per_line
+        hi = min((int(run[-1]) + 1) * per_line, table_entries)
+        span = (ptep + lo).read_many(hi - lo)
+        is_leaf = (span & _TYPE_MASK) == np.uint64(leaf_type(data, lvl))
+        (ptep + lo).write_many(np.where(is_leaf, span | _SW_SYNC, span))
+
+
+def __arm_lpae_iotlb_sync_map(data, iova: int, last: int, lvl: int, ptep) -> int:
+    """Sync the entries of the table at `ptep` (level `lvl`) that overlap [iova, last]."""
+    ret = sync_map_failpoint(data)
+    if ret:
+        return ret
+
+    shift = ARM_LPAE_LVL_SHIFT(lvl, data)
+    block_size = ARM_LPAE_BLOCK_SIZE(lvl, data)
+    if lvl == data.start_level:
+        table_entries = ARM_LPAE_PGD_SIZE(data) // 8       # the whole (concatenated) PGD
+    else:
+        table_entries = ARM_LPAE_PTES_PER_TABLE(data)
+    idx = ARM_LPAE_LVL_IDX(iova, lvl, data)
+    num_entries = min((last >> shift) - (iova >> shift) + 1, table_entries - idx)
+    ptes = (ptep + idx).read_many(num_entries)
+
+    arm_lpae_sync_leaf_lines(data, ptep, idx, ptes, lvl, table_entries)
+
+    if lvl < ARM_LPAE_MAX_LEVELS - 1:
+        base = iova & ~(block_size - 1)
+        tables = np.flatnonzero((ptes & _TYPE_MASK) == np.uint64(ARM_LPAE_PTE_TYPE_TABLE))
+        for i in tables.tolist():
+            start = max(iova, base + i * block_size)
+            end = min(last, base + (i + 1) * block_size - 1)
+            ret = __arm_lpae_iotlb_sync_map(data, start, end, lvl + 1,
+                                            iopte_deref(int(ptes[i]), data))
+            if ret:
+                break
+    return ret
+
+
+def arm_lpae_iotlb_sync_map(ops, iova: int, size: int) -> int:
+    data = io_pgtable_ops_to_data(ops)
+    cfg = data.iop.cfg
+    iova, size = u64(iova), u64(size)
+    if not size:
+        return 0
+    last = iova + size - 1
+    iaext, iaext_last = sar64(iova, cfg.ias), sar64(last, cfg.ias)
+    if cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1:
+        iaext, iaext_last = ~iaext, ~iaext_last
+    if WARN_ON(data, iaext or iaext_last or last >> 64, "arm_lpae_iotlb_sync_map:range",
+               f"iova={iova:#x} size={size:#x}"):
+        return -ERANGE
+    return __arm_lpae_iotlb_sync_map(data, iova, last, data.start_level, pgd(data))
+
+
+class Fixed(Variant):
+    name = "fixed"
+    description = "iopgfuzz's walker: exact per-level ranges, line-batched leaf cleans, " \
+                  "SW_SYNC on cleaned leaves, errors propagated"
+    defer_sync_pte = True
+
+    def io_pgtable_iotlb_sync_map(self, data):
+        return None if data.iop.cfg.coherent_walk else arm_lpae_iotlb_sync_map
+
+    def driver_iotlb_sync_map(self, pgtbl_ops):
+        def arm_smmu_iotlb_sync_map(domain, iova, size):
+            ops = pgtbl_ops
+            if ops is None or ops.iotlb_sync_map is None:
+                return 0
+            return ops.iotlb_sync_map(ops, iova, size)
+        return arm_smmu_iotlb_sync_map
