@@ -1,7 +1,9 @@
 """Fault injection, in the manner of the kernel's `fail_page_alloc`/`should_fail()`.
 
-A failpoint is armed as "fail the Nth hit of SITE with errno E".  It fires once and disarms,
-so a scenario reads like a kernel fault-injection run with `times=1`.
+A failpoint is armed as "fail the Nth hit of SITE (counting from when it is armed) with errno
+E".  It fires once and disarms, as a kernel fault-injection run with `times=1`.  Hits are counted
+whether or not anything is armed, so an observer can tell whether a walk went on after the
+failure it was given.
 """
 
 from __future__ import annotations
@@ -16,32 +18,37 @@ SITES = {"alloc": ENOMEM, "sync_map": EIO}
 
 @dataclass
 class Armed:
-    nth: int
+    at_hit: int          # absolute hit number that fails
     err: int
+
+
+@dataclass
+class Fired:
+    site: str
+    err: int
+    hit: int
 
 
 @dataclass
 class Failpoints:
     armed: dict[str, Armed] = field(default_factory=dict)
     hits: dict[str, int] = field(default_factory=dict)
-    fired: list[tuple[str, int]] = field(default_factory=list)
+    fired: list[Fired] = field(default_factory=list)
 
     def arm(self, site: str, nth: int = 1, err: int | None = None) -> None:
         if site not in SITES:
             raise KeyError(site)
         if nth < 1:
             raise ValueError("nth counts from 1")
-        self.armed[site] = Armed(nth, -SITES[site] if err is None else err)
-        self.hits[site] = 0
+        self.armed[site] = Armed(self.hits.get(site, 0) + nth,
+                                 -SITES[site] if err is None else err)
 
     def should_fail(self, site: str) -> int:
         """Called at the site; returns the (negative) errno to fail with, or 0."""
+        hit = self.hits[site] = self.hits.get(site, 0) + 1
         a = self.armed.get(site)
-        if a is None:
-            return 0
-        self.hits[site] = self.hits.get(site, 0) + 1
-        if self.hits[site] < a.nth:
+        if a is None or hit < a.at_hit:
             return 0
         del self.armed[site]
-        self.fired.append((site, a.err))
+        self.fired.append(Fired(site, a.err, hit))
         return a.err

@@ -6,19 +6,7 @@ against it can do everything they do.  See docs/variants.md for a worked example
 
 from __future__ import annotations
 
-from .cint import (
-    EINVAL,
-    EIO,
-    ERANGE,
-    c_int,
-    min_t_int,
-    min_t_ulong,
-    s64,
-    sar64,
-    size_t,
-    u64,
-    ulong,
-)
+from .cint import EINVAL, EIO, ERANGE, c_int, min_t_int, min_t_ulong, s64, sar64, size_t, u64, ulong
 from .config import IO_PGTABLE_QUIRK_ARM_TTBR1, IO_PGTABLE_QUIRK_NO_WARN
 from .io_pgtable_arm import (
     ARM_LPAE_BLOCK_SIZE,

@@ -47,9 +47,10 @@ class Table:
         nslots = -(-nslots // self.line_entries) * self.line_entries
         self.cpu = np.zeros(nslots, dtype=np.uint64)
         self.mem = np.full(nslots, POISON_UNINIT, dtype=np.uint64)
-        # What memory would hold had the cache never written back on its own: updated by
-        # software cleans only, so "was this clean needed?" does not depend on evictions.
-        self.swmem = self.mem.copy()
+        # What the sync walks have cleaned: updated only by cleans at the `sync_map` site (and
+        # the allocation's zeroing clean), so the redundancy oracle can ask "did anything of
+        # this line change since a sync walk last cleaned it?" whatever evictions happened.
+        self.swmem = np.zeros(nslots, dtype=np.uint64)
         self.dirty = np.ones(nslots // self.line_entries, dtype=bool)
         self.freed = False
         self.lvl = lvl
@@ -113,7 +114,7 @@ class SiteStats:
 @dataclass
 class CleanRecord:
     """One clean, for the efficiency oracles: which lines of which table, and which entries
-    of them (absolute indices) differed in hardware bits from what software last cleaned."""
+    of them (absolute indices) changed in hardware bits since a sync walk last cleaned them."""
 
     site: str
     table: Table
@@ -163,9 +164,9 @@ class Memory:
         t = Table(pa, entries, alloc_bytes, self.line, lvl, iova_base, self._serial)
         if self.coherent:
             t.mem[:] = 0
-            t.swmem[:] = 0
             t.dirty[:] = False
         self.tables[pa] = t
+        self.touched.add(pa)
         return t
 
     def free_table(self, t: Table) -> None:
@@ -173,6 +174,7 @@ class Memory:
             self.events.record(ev.UAF_WRITE, "free", f"double free of {t!r}")
             return
         t.freed = True
+        self.touched.add(t.pa)
         t.cpu[:] = POISON_FREED
         t.mem[:] = POISON_FREED
         t.swmem[:] = POISON_FREED
@@ -225,7 +227,7 @@ class Memory:
         self.touched.add(t.pa)
         t.cpu[i] = value
         if self.coherent:
-            t.mem[i] = t.swmem[i] = value
+            t.mem[i] = value
         else:
             t.dirty[i // t.line_entries] = True
 
@@ -246,7 +248,7 @@ class Memory:
         self.touched.add(t.pa)
         t.cpu[lo:hi] = values
         if self.coherent:
-            t.mem[lo:hi] = t.swmem[lo:hi] = values
+            t.mem[lo:hi] = values
         else:
             le = t.line_entries
             t.dirty[lo // le:(hi - 1) // le + 1] = True
@@ -283,7 +285,8 @@ class Memory:
         if lo < hi and not t.freed:
             le = t.line_entries
             t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
-            t.swmem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+            if site == "sync_map":
+                t.swmem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
             t.dirty[lo:hi] = False
 
     @staticmethod

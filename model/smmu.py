@@ -250,3 +250,44 @@ def _translate(data, table, lvl, lo, hi, origin, page, view, oa, ok) -> None:
             _translate(data, child, lvl + 1, e_lo, e_hi, origin, page, view, oa, ok)
 
 
+
+
+def first_hole(data: ArmLpaeIoPgtable, iova: int, size: int, view: str = "cpu") -> int | None:
+    """The lowest IOVA in [iova, iova+size) that does not translate in `view`, or None when
+    the whole range is mapped.  Cost grows with the number of tables, not of pages."""
+    if size <= 0:
+        return None
+    lo = u64(iova)
+    if not input_in_range(data, lo) or not input_in_range(data, u64(lo + size - 1)) \
+            or lo + size - 1 >> 64:
+        return lo
+    return _hole(data, data.pgd, data.start_level, lo, lo + size - 1, view)
+
+
+def _hole(data, table: Table, lvl: int, lo: int, hi: int, view: str) -> int | None:
+    if table.freed:
+        return lo
+    i0, n = _slice_bounds(data, table, lvl, lo, hi)
+    block = ARM_LPAE_BLOCK_SIZE(lvl, data)
+    base = lo & ~(block - 1)
+    if n < (hi >> ARM_LPAE_LVL_SHIFT(lvl, data)) - (lo >> ARM_LPAE_LVL_SHIFT(lvl, data)) + 1:
+        return max(lo, base + n * block)        # the range runs past this table
+    descs = (table.mem if view == "mem" else table.cpu)[i0:i0 + n] & np.uint64(HW_MASK)
+    types = descs & np.uint64(3)
+    if lvl == 3:
+        want = 1 if data.iop.fmt == ARM_MALI_LPAE else 3
+        bad = np.flatnonzero(types != np.uint64(want))
+        return None if not len(bad) else max(lo, base + int(bad[0]) * block)
+    valid_block = np.uint64(1) if block_allowed(data, lvl) else np.uint64(99)
+    bad = np.flatnonzero((types != np.uint64(3)) & (types != valid_block))
+    stop = int(bad[0]) if len(bad) else n
+    granule = ARM_LPAE_GRANULE(data)
+    for j in np.flatnonzero(types[:stop] == np.uint64(3)).tolist():
+        child = data.mem.lookup(iopte_to_paddr(int(descs[j]), granule))
+        e_lo = max(lo, base + j * block)
+        if child is None or child.lvl != lvl + 1:
+            return e_lo
+        r = _hole(data, child, lvl + 1, e_lo, min(hi, base + (j + 1) * block - 1), view)
+        if r is not None:
+            return r
+    return None if stop == n else max(lo, base + stop * block)

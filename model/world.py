@@ -145,6 +145,10 @@ class World:
     def first_divergence(self, iova: int, size: int) -> smmu.Divergence | None:
         return smmu.first_divergence(self.data, iova, size)
 
+    def first_hole(self, iova: int, size: int, view: str = "cpu") -> int | None:
+        """Lowest IOVA of the range that does not translate (None: fully mapped)."""
+        return smmu.first_hole(self.data, iova, size, view)
+
     def translate_range(self, iova: int, npages: int, page: int, view: str = "mem"):
         return smmu.translate_range(self.data, iova, npages, page, view)
 
@@ -199,6 +203,16 @@ class World:
 
     def dirty_lines(self) -> int:
         return self.data.mem.dirty_line_count()
+
+    def take_changed_tables(self) -> set[int]:
+        """Physical addresses of tables allocated, freed or stored to since the last call."""
+        touched, self.data.mem.touched = self.data.mem.touched, set()
+        return touched
+
+    def table_view(self, pa: int) -> tuple[bool, np.ndarray] | None:
+        """(freed, CPU view of its logical entries) of the table at `pa`, or None."""
+        t = self.data.mem.lookup(pa)
+        return None if t is None else (t.freed, t.cpu[:t.entries])
 
     def cpu_entries(self) -> dict[int, np.ndarray]:
         """CPU view of every live table, keyed by physical address (for state comparison)."""
