@@ -30,6 +30,31 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fuzz.ops import OpsSyntaxError
+    from fuzz.plugins import VariantLoadError, load_variant
+    from fuzz.replay import replay_file
+
+    try:
+        variant = load_variant(args.variant)
+    except VariantLoadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    worst = EXIT_OK
+    for path in args.files:
+        try:
+            code, text = replay_file(path, variant, args.json, args.strict)
+        except OpsSyntaxError as e:
+            print(f"error: {e}", file=sys.stderr)
+            worst = max(worst, EXIT_BAD_INPUT)
+            continue
+        if len(args.files) > 1 and not args.json:
+            print(f"== {path}")
+        print(text, end="" if text.endswith("\n") else "\n")
+        worst = max(worst, code)
+    return worst
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fuzz.bench import main as bench_main
 
@@ -44,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lines", type=int, nargs="+", default=[32, 64, 128],
                    help="cache-line sizes to run (default: 32 64 128)")
     s.set_defaults(func=cmd_selfcheck)
+    r = sub.add_parser("replay", help="replay .ops inputs against a variant and the reference")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--variant", default="v1",
+                   help="built-in name (reference, v1, v1-review, fixed), path/file.py:Name "
+                        "or package.module:Name (default: v1)")
+    r.add_argument("--json", action="store_true", help="print the JSON of design §6")
+    r.add_argument("--strict", action="store_true",
+                   help="efficiency findings (cmo-regression, redundant-clean) count too")
+    r.set_defaults(func=cmd_replay)
     b = sub.add_parser("bench", help="model benchmark: map and check 1 GiB of 4K pages")
     b.set_defaults(func=cmd_bench)
     return p

@@ -1,0 +1,207 @@
+"""Run a scenario in a reference world and a variant world side by side, op by op.
+
+The executor only runs and records; judging is `fuzz.oracles`.  It instruments the variant's
+io-pgtable `iotlb_sync_map` (whatever variant or plugin supplied it) to log every entry the
+walk reads and every line it cleans, which the footprint and efficiency oracles need.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+
+from model import ConfigRejected, KernelBug, Reference, Variant, World
+from model.events import Event
+from model.failpoints import Fired
+from model.memory import AccessRecord, CleanRecord
+
+from . import ops as O
+from .findings import Finding
+
+
+@dataclass
+class SyncCall:
+    """One call of the variant's io-pgtable `iotlb_sync_map`."""
+
+    iova: int
+    size: int
+    ret: int | None = None
+    accesses: list[AccessRecord] = field(default_factory=list)
+    cleans: list[CleanRecord] = field(default_factory=list)
+    hits: list[int] = field(default_factory=list)       # sync_map failpoint hit numbers
+    fired: list[Fired] = field(default_factory=list)
+
+
+class SyncTracer:
+    """Wraps `io_pgtable_ops.iotlb_sync_map` of one world."""
+
+    def __init__(self, world: World):
+        self.world = world
+        self.inner = world.data.iop.ops.iotlb_sync_map
+        self.calls: list[SyncCall] = []
+
+    def __call__(self, ops, iova, size):
+        data = self.world.data
+        mem, fp = data.mem, data.failpoints
+        call = SyncCall(iova, size)
+        self.calls.append(call)
+        mem.access_log, mem.clean_log = call.accesses, call.cleans
+        hits0, fired0 = fp.hits.get("sync_map", 0), len(fp.fired)
+        try:
+            call.ret = self.inner(ops, iova, size)
+        finally:
+            mem.access_log = mem.clean_log = None
+            call.hits = list(range(hits0 + 1, fp.hits.get("sync_map", 0) + 1))
+            call.fired = [f for f in fp.fired[fired0:] if f.site == "sync_map"]
+        return call.ret
+
+
+@dataclass
+class Outcome:
+    """What one op did in one world."""
+
+    ret: object = None
+    events: list[Event] = field(default_factory=list)
+    cleans: dict = field(default_factory=dict)       # site -> [calls, lines] during the op
+    crashed: str | None = None
+    error: str | None = None                         # a model error's traceback
+    sync_calls: list[SyncCall] = field(default_factory=list)
+    fired: list[Fired] = field(default_factory=list)
+
+    @property
+    def lines(self) -> int:
+        return sum(v[1] for v in self.cleans.values())
+
+    def as_json(self) -> dict:
+        ret = self.ret
+        if hasattr(ret, "describe"):
+            ret = ret.describe()
+        return {"ret": ret, "events": [f"{e.kind} {e.site} {e.detail}".strip()
+                                       for e in self.events],
+                "cleans": {k: {"calls": v[0], "lines": v[1]} for k, v in self.cleans.items()},
+                "crashed": self.crashed, "error": self.error,
+                "failpoints_fired": [f"{f.site} {f.err}" for f in self.fired]}
+
+
+@dataclass
+class OpRecord:
+    index: int
+    op: O.Op
+    ref: Outcome
+    var: Outcome
+    findings: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class RunResult:
+    scenario: O.Scenario
+    variant: str
+    records: list[OpRecord] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    ref: World | None = None
+    var: World | None = None
+    config_error: str | None = None
+
+
+def apply(world: World, op: O.Op):
+    """Perform `op` on `world` through the public API; returns the op's return value."""
+    if isinstance(op, O.Map):
+        return world.map(op.iova, op.paddr, op.size, op.prot)
+    if isinstance(op, O.MapNosync):
+        return world.map_nosync(op.iova, op.paddr, op.size, op.prot)
+    if isinstance(op, O.Sync):
+        return world.sync(op.iova, op.size)
+    if isinstance(op, O.MapSg):
+        return world.map_sg(op.iova, [(s.paddr, s.length, s.bus) for s in op.segs], op.prot)
+    if isinstance(op, O.Unmap):
+        return world.unmap(op.iova, op.size)
+    if isinstance(op, O.PtMapPages):
+        return world.pt_map_pages(op.iova, op.paddr, op.pgsize, op.pgcount, op.prot)
+    if isinstance(op, O.PtUnmapPages):
+        return world.pt_unmap_pages(op.iova, op.pgsize, op.pgcount)
+    if isinstance(op, O.PtSyncMap):
+        return world.pt_sync_map(op.iova, op.size)
+    if isinstance(op, O.PtIovaToPhys):
+        return world.pt_iova_to_phys(op.iova)
+    if isinstance(op, O.Smmu):
+        return world.smmu_walk(op.iova)
+    if isinstance(op, O.Evict):
+        return world.evict(op.iova)
+    if isinstance(op, O.Fail):
+        world.fail(op.site, op.nth, op.err)
+        return None
+    raise TypeError(f"unknown op {op!r}")
+
+
+def run_op(world: World, op: O.Op, tracer: SyncTracer | None) -> Outcome:
+    out = Outcome()
+    ev0 = world.events.mark()
+    fired0 = len(world.failpoints.fired)
+    before = {k: (v.calls, v.lines) for k, v in world.data.mem.by_site.items()}
+    calls0 = len(tracer.calls) if tracer else 0
+    try:
+        out.ret = apply(world, op)
+    except KernelBug as bug:
+        out.crashed = str(bug)
+    except Exception:  # noqa: BLE001 - anything else is a bug of ours or of a plugin
+        out.error = traceback.format_exc(limit=8)
+    out.events = world.events.since(ev0)
+    out.fired = world.failpoints.fired[fired0:]
+    for k, v in world.data.mem.by_site.items():
+        c0, l0 = before.get(k, (0, 0))
+        if v.calls != c0 or v.lines != l0:
+            out.cleans[k] = [v.calls - c0, v.lines - l0]
+    if tracer:
+        out.sync_calls = tracer.calls[calls0:]
+    return out
+
+
+class Executor:
+    """Builds both worlds for a scenario and steps through its ops, judging each with the
+    oracles.  `stop_on_first` ends the run at the first op that produced a finding."""
+
+    def __init__(self, scenario: O.Scenario, variant: Variant, strict: bool = False):
+        from .oracles import Oracles  # late import: oracles import this module's types
+
+        self.scenario = scenario
+        self.variant = variant
+        self.result = RunResult(scenario, variant.name)
+        try:
+            self.ref = World(scenario.config, Reference())
+            self.var = World(scenario.config, variant)
+        except ConfigRejected as e:
+            self.result.config_error = e.reason
+            self.ref = self.var = None
+            return
+        except Exception:  # noqa: BLE001 - a plugin's constructor hooks failing
+            self.result.config_error = None
+            self.ref = self.var = None
+            self.result.findings.append(Finding(
+                "model-error", variant.name, "setup", "-", "-", -1,
+                "building the worlds raised", {"traceback": traceback.format_exc(limit=8)}))
+            return
+        self.result.ref, self.result.var = self.ref, self.var
+        self.tracer = None
+        if self.var.data.iop.ops.iotlb_sync_map is not None:
+            self.tracer = SyncTracer(self.var)
+            self.var.data.iop.ops.iotlb_sync_map = self.tracer
+        self.oracles = Oracles(self.ref, self.var, variant.name)
+
+    def run(self, stop_on_first: bool = False) -> RunResult:
+        if self.ref is None:
+            return self.result
+        for i, op in enumerate(self.scenario.ops):
+            rec = OpRecord(i, op, run_op(self.ref, op, None), run_op(self.var, op, self.tracer))
+            rec.findings = self.oracles.after_op(rec)
+            self.result.records.append(rec)
+            self.result.findings.extend(rec.findings)
+            if rec.ref.error or rec.var.error or rec.ref.crashed or rec.var.crashed:
+                break
+            if stop_on_first and rec.findings:
+                break
+        self.result.findings.extend(self.oracles.at_end(self.result.records))
+        return self.result
+
+
+def run_scenario(scenario: O.Scenario, variant: Variant, stop_on_first: bool = False) -> RunResult:
+    return Executor(scenario, variant).run(stop_on_first)

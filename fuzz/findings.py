@@ -1,0 +1,78 @@
+"""Findings: the fixed vocabulary of design §5 and their stable one-line signatures.
+
+A signature is `kind|variant|where|level|config-class`.  It must not depend on addresses, op
+indices, process or hash seed, so that one root cause lands in one bucket across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from model import World
+
+# Correctness and safety: crashes by default.
+STALE_READ = "stale-read"
+BAD_WALK = "bad-walk"
+OOB_ACCESS = "oob-access"
+FOREIGN_WALK = "foreign-walk"
+WARN = "warn"
+LOST_ERROR = "lost-error"
+CONTINUED_AFTER_ERROR = "continued-after-error"
+RETURN_MISMATCH = "return-mismatch"
+STATE_MISMATCH = "state-mismatch"
+MODEL_ERROR = "model-error"
+# Efficiency: recorded; crashes only with --strict.
+CMO_REGRESSION = "cmo-regression"
+REDUNDANT_CLEAN = "redundant-clean"
+
+CORRECTNESS_KINDS = (STALE_READ, BAD_WALK, OOB_ACCESS, FOREIGN_WALK, WARN, LOST_ERROR,
+                     CONTINUED_AFTER_ERROR, RETURN_MISMATCH, STATE_MISMATCH, MODEL_ERROR)
+EFFICIENCY_KINDS = (CMO_REGRESSION, REDUNDANT_CLEAN)
+ALL_KINDS = CORRECTNESS_KINDS + EFFICIENCY_KINDS
+
+
+@dataclass
+class Finding:
+    kind: str
+    variant: str
+    where: str
+    level: str
+    config_class: str
+    op_index: int
+    message: str
+    detail: dict = field(default_factory=dict)
+
+    @property
+    def signature(self) -> str:
+        return "|".join((self.kind, self.variant, self.where, self.level, self.config_class))
+
+    @property
+    def bucket(self) -> str:
+        return signature_hash(self.signature)
+
+    @property
+    def efficiency(self) -> bool:
+        return self.kind in EFFICIENCY_KINDS
+
+    def as_json(self) -> dict:
+        return {"kind": self.kind, "signature": self.signature, "op_index": self.op_index,
+                "message": self.message, "detail": self.detail}
+
+    def __repr__(self) -> str:
+        return f"<Finding {self.signature} @op{self.op_index}: {self.message}>"
+
+
+def signature_hash(signature: str) -> str:
+    return hashlib.sha1(signature.encode()).hexdigest()[:12]
+
+
+def config_class(world: World) -> str:
+    """Coarse: format, granule, PGD shape (small / exact / concat), TTBR1."""
+    g = world.geometry
+    shape = ("exact" if g.pgd_bits == g.bits_per_level
+             else "small" if g.pgd_bits < g.bits_per_level else "concat")
+    parts = [world.config.fmt, f"{g.granule >> 10}K", shape]
+    if world.config.quirks & (1 << 5):
+        parts.append("ttbr1")
+    return "/".join(parts)

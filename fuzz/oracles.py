@@ -1,0 +1,391 @@
+"""The oracles of design §5: small named checks run after every op (and once at the end).
+
+Each check reads the two worlds through the model's public API and the executor's records and
+returns findings; none of them changes what the model does, except `_mirror_unwind`, which
+replays on the reference the unmap the core performed in the variant after an injected sync
+failure, so the two worlds stay comparable for the ops that follow.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from model import World
+from model.events import BUG, MEMORY_KINDS, WARN
+from model.pte import HW_MASK
+from model.smmu import BAD_WALK_REASONS
+
+from . import findings as K
+from . import ops as O
+from .executor import OpRecord, SyncCall
+from .findings import Finding, config_class
+from .intervals import IntervalSet
+
+U64 = (1 << 64) - 1
+CORE_OPS = (O.Map, O.MapNosync, O.MapSg, O.Sync, O.Unmap)
+SYNCING_OPS = (O.Map, O.MapSg, O.Sync, O.PtSyncMap)
+
+
+def _s64(x: int) -> int:
+    return x - (1 << 64) if x >> 63 else x
+
+
+class Oracles:
+    def __init__(self, ref: World, var: World, variant: str):
+        self.ref, self.var, self.variant = ref, var, variant
+        self.cclass = config_class(var)
+        g = var.geometry
+        self.granule = g.granule
+        self.ias_mask = (1 << g.ias) - 1
+        self.synced = IntervalSet()
+
+    def finding(self, kind: str, where: str, level, rec: OpRecord | None, message: str,
+                **detail) -> Finding:
+        lvl = "-" if level is None else f"L{level}"
+        return Finding(kind, self.variant, where, lvl, self.cclass,
+                       -1 if rec is None else rec.index, message, detail)
+
+    # -- the per-op pipeline ---------------------------------------------------------------
+
+    def after_op(self, rec: OpRecord) -> list[Finding]:
+        out = self.model_error(rec)
+        if out:
+            return out
+        out += self.crash(rec)
+        out += self.memory_safety(rec)
+        out += self.footprint(rec)
+        out += self.errors(rec)
+        out += self.warns(rec)
+        out += self.returns(rec)
+        out += self.staleness(rec)
+        out += self.state(rec)
+        out += self.redundancy(rec)
+        return out
+
+    # -- model-error -------------------------------------------------------------------------
+
+    def model_error(self, rec: OpRecord) -> list[Finding]:
+        out = []
+        for world_name, o in (("reference", rec.ref), ("variant", rec.var)):
+            if o.error:
+                frames = re.findall(r'File "[^"]*?([\w.]+)\.py", line \d+, in (\w+)', o.error)
+                last = o.error.strip().splitlines()[-1].split(":")[0]
+                where = f"{world_name}:{frames[-1][1] if frames else '?'}:{last}"
+                out.append(self.finding(K.MODEL_ERROR, where, None, rec,
+                                        f"exception in the {world_name} world: "
+                                        f"{o.error.strip().splitlines()[-1]}",
+                                        traceback=o.error))
+        return out
+
+    # -- warn (BUG half) -----------------------------------------------------------------------
+
+    def crash(self, rec: OpRecord) -> list[Finding]:
+        if rec.var.crashed and not rec.ref.crashed:
+            site = next((e.site for e in rec.var.events if e.kind == BUG), "?")
+            return [self.finding(K.WARN, f"BUG:{site}", None, rec,
+                                 f"the variant hit BUG_ON where the reference did not: "
+                                 f"{rec.var.crashed}")]
+        return []
+
+    # -- oob-access ------------------------------------------------------------------------------
+
+    def memory_safety(self, rec: OpRecord) -> list[Finding]:
+        ref_seen = {(e.kind, e.site) for e in rec.ref.events if e.kind in MEMORY_KINDS}
+        out, seen = [], set()
+        for e in rec.var.events:
+            key = (e.kind, e.site)
+            if e.kind in MEMORY_KINDS and key not in ref_seen and key not in seen:
+                seen.add(key)
+                out.append(self.finding(K.OOB_ACCESS, f"{e.kind}:{e.site}", None, rec,
+                                        f"{e.kind} in {e.site}: {e.detail}"))
+        return out
+
+    # -- foreign-walk ------------------------------------------------------------------------------
+
+    def _range(self, iova: int, size: int) -> tuple[int, int] | None:
+        """[lo, hi] (inclusive) of a request, in the table's index space (IAS bits)."""
+        if size == 0:
+            return None
+        lo = iova & self.ias_mask
+        hi = min(lo + size - 1, self.ias_mask)
+        return lo, hi
+
+    def footprint(self, rec: OpRecord) -> list[Finding]:
+        out = []
+        for call in rec.var.sync_calls:
+            r = self._range(call.iova, call.size)
+            bad = self._first_foreign(call, r)
+            if bad is not None:
+                lvl, span_lo, span_hi = bad
+                rng = (f"[{call.iova:#x}, +{call.size:#x})")
+                out.append(self.finding(
+                    K.FOREIGN_WALK, "sync_map", lvl, rec,
+                    f"the sync walk for {rng} read L{lvl} entries covering "
+                    f"[{span_lo:#x}, {span_hi:#x}], outside the range",
+                    request={"iova": call.iova, "size": call.size}))
+                break
+        return out
+
+    def _first_foreign(self, call: SyncCall, r):
+        for acc in call.accesses:
+            t = acc.table
+            if t.freed or t.lvl < 0:
+                continue
+            first, last = max(acc.first, 0), min(acc.first + acc.n, t.entries) - 1
+            if first > last:
+                continue
+            blk = self.var.block_size(t.lvl)
+            le = t.line_entries
+            base = t.iova_base & self.ias_mask
+            lo_line, hi_line = first // le, last // le
+            line_span = le * blk
+            lo_span = (base + lo_line * line_span, base + (lo_line + 1) * line_span - 1)
+            hi_span = (base + hi_line * line_span, base + (hi_line + 1) * line_span - 1)
+            if r is None:
+                return t.lvl, base + first * blk, base + (last + 1) * blk - 1
+            if lo_span[1] < r[0]:
+                return t.lvl, *lo_span
+            if hi_span[0] > r[1]:
+                return t.lvl, *hi_span
+        return None
+
+    # -- lost-error, continued-after-error --------------------------------------------------------
+
+    @staticmethod
+    def _sync_fired(rec: OpRecord) -> bool:
+        return any(f.site == "sync_map" for f in rec.var.fired)
+
+    @staticmethod
+    def _succeeded(op: O.Op, ret) -> bool:
+        if isinstance(op, O.MapSg):
+            return ret is not None and _s64(ret) >= 0
+        return ret == 0
+
+    def errors(self, rec: OpRecord) -> list[Finding]:
+        out = []
+        for call in rec.var.sync_calls:
+            for f in call.fired:
+                later = [h for h in call.hits if h > f.hit]
+                if later:
+                    out.append(self.finding(
+                        K.CONTINUED_AFTER_ERROR, "walker", None, rec,
+                        f"after the sync walk met {f.err} it entered {len(later)} more "
+                        f"table level(s)"))
+                    break
+        if not self._sync_fired(rec) or rec.var.crashed:
+            return out
+        op, ret = rec.op, rec.var.ret
+        if not isinstance(op, SYNCING_OPS):
+            return out
+        if self._succeeded(op, ret):
+            walker_lost = any(c.fired and c.ret == 0 for c in rec.var.sync_calls)
+            where = "walker" if walker_lost else "driver"
+            err = next(f.err for f in rec.var.fired if f.site == "sync_map")
+            out.append(self.finding(
+                K.LOST_ERROR, where, None, rec,
+                f"the sync walk failed with {err} but {op.kind} returned {_s64(ret)}; "
+                f"lost in the {where}"))
+        else:
+            self._mirror_unwind(rec)
+        return out
+
+    def _mirror_unwind(self, rec: OpRecord) -> None:
+        """The core unmapped the range after the variant's sync failed; do the same on the
+        reference (whose map succeeded) so that both worlds stay comparable."""
+        op = rec.op
+        if isinstance(op, O.Map) and rec.ref.ret == 0:
+            self.ref.unmap(op.iova, op.size)
+        elif isinstance(op, O.MapSg) and self._succeeded(op, rec.ref.ret):
+            self.ref.unmap(op.iova, rec.ref.ret)
+
+    # -- warn ------------------------------------------------------------------------------------
+
+    def _legal_sync(self, iova: int, size: int) -> bool:
+        """Granule-aligned, non-empty, inside the IAS and fully mapped (reference CPU view)."""
+        g = self.granule
+        return bool(size) and not (iova | size) % g and \
+            self.ref.first_hole(iova, size, "cpu") is None
+
+    def warns(self, rec: OpRecord) -> list[Finding]:
+        op = rec.op
+        var_warns = [e for e in rec.var.events if e.kind == WARN]
+        if not var_warns:
+            return []
+        if isinstance(op, O.PtSyncMap):
+            judged = self._legal_sync(op.iova, op.size)
+            ref_sites = set()
+        elif isinstance(op, CORE_OPS):
+            judged = not isinstance(op, O.Sync) or self._legal_sync(op.iova, op.size)
+            ref_sites = {e.site for e in rec.ref.events if e.kind == WARN}
+        else:
+            judged = False
+        if not judged:
+            return []
+        out, seen = [], set()
+        for e in var_warns:
+            if e.site in ref_sites or e.site in seen:
+                continue
+            seen.add(e.site)
+            n = sum(1 for x in var_warns if x.site == e.site)
+            out.append(self.finding(K.WARN, e.site, None, rec,
+                                    f"WARN at {e.site} ({n}x) on a legal {op.kind}: {e.detail}"))
+        return out
+
+    # -- return-mismatch ---------------------------------------------------------------------------
+
+    def returns(self, rec: OpRecord) -> list[Finding]:
+        op = rec.op
+        if isinstance(op, (O.Smmu, O.Evict, O.Fail, O.PtSyncMap)):
+            return []
+        if rec.ref.crashed or rec.var.crashed or self._sync_fired(rec):
+            return []
+        if isinstance(op, O.Sync) and not self._legal_sync(op.iova, op.size):
+            return []
+        if rec.ref.ret != rec.var.ret:
+            return [self.finding(K.RETURN_MISMATCH, op.kind, None, rec,
+                                 f"{op.kind} returned {rec.var.ret!r} in the variant, "
+                                 f"{rec.ref.ret!r} in the reference")]
+        return []
+
+    # -- stale-read, bad-walk ---------------------------------------------------------------------
+
+    def _written_range(self, op: O.Op) -> tuple[int, int] | None:
+        if isinstance(op, (O.Map, O.MapNosync)):
+            return op.iova, op.size
+        if isinstance(op, O.MapSg):
+            return op.iova, sum(s.length for s in op.segs if not s.bus)
+        if isinstance(op, O.PtMapPages):
+            return op.iova, min(op.pgsize * op.pgcount, U64)
+        return None
+
+    def staleness(self, rec: OpRecord) -> list[Finding]:
+        op, v = rec.op, rec.var
+        out = []
+        if isinstance(op, SYNCING_OPS) and v.ret is not None and self._succeeded(op, v.ret):
+            size = _s64(v.ret) if isinstance(op, O.MapSg) else op.size
+            d = self.var.first_divergence(op.iova, size) if size else None
+            if d is not None:
+                out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}"))
+            self.synced.add(op.iova, min(op.iova + size, U64 + 1))
+            return out
+        w = self._written_range(op)
+        if w is not None:
+            self.synced.remove(w[0], min(w[0] + w[1], U64 + 1))
+        if isinstance(op, O.Smmu) and v.ret is not None:
+            walk = v.ret
+            if walk.bad:
+                out.append(self.finding(
+                    K.BAD_WALK, walk.fault, walk.level, rec,
+                    f"the SMMU walk of {op.iova:#x} hit a {walk.fault} page",
+                    walk_mem=walk.describe(),
+                    walk_cpu=self.var.smmu_walk(op.iova, "cpu").describe()))
+            elif op.iova in self.synced:
+                cpu = self.var.smmu_walk(op.iova, "cpu")
+                if not walk.same_as(cpu):
+                    out.append(self.finding(
+                        K.STALE_READ, "-", walk.level, rec,
+                        f"the SMMU read a stale entry for synced iova {op.iova:#x}",
+                        walk_mem=walk.describe(), walk_cpu=cpu.describe()))
+        return out
+
+    def _divergence_finding(self, rec: OpRecord, d, when: str) -> Finding:
+        mem = self.var.smmu_walk(d.iova, "mem")
+        cpu = self.var.smmu_walk(d.iova, "cpu")
+        if d.reason in BAD_WALK_REASONS:
+            return self.finding(K.BAD_WALK, d.reason, d.lvl, rec,
+                                f"{when}, the SMMU walk of {d.iova:#x} hits a {d.reason} page",
+                                iova=d.iova, walk_mem=mem.describe(), walk_cpu=cpu.describe())
+        return self.finding(K.STALE_READ, "-", d.lvl, rec,
+                            f"{when}, the SMMU reads a stale L{d.lvl} entry for {d.iova:#x}",
+                            iova=d.iova, walk_mem=mem.describe(), walk_cpu=cpu.describe())
+
+    # -- state-mismatch ---------------------------------------------------------------------------
+
+    def state(self, rec: OpRecord) -> list[Finding]:
+        pas = self.ref.take_changed_tables() | self.var.take_changed_tables()
+        hw = np.uint64(HW_MASK)
+        for pa in sorted(pas):
+            a, b = self.ref.table_view(pa), self.var.table_view(pa)
+            if a is None or b is None or a[0] != b[0]:
+                why = f"table {pa:#x} exists or is freed in one world only"
+            else:
+                diff = np.flatnonzero((a[1] ^ b[1]) & hw)
+                if not len(diff):
+                    continue
+                i = int(diff[0])
+                why = (f"table {pa:#x} entry {i}: reference {int(a[1][i]):#x}, "
+                       f"variant {int(b[1][i]):#x}")
+            return [self.finding(K.STATE_MISMATCH, rec.op.kind, None, rec,
+                                 f"the CPU-view tables differ after {rec.op.kind}: {why}")]
+        return []
+
+    # -- redundant-clean ---------------------------------------------------------------------------
+
+    def redundancy(self, rec: OpRecord) -> list[Finding]:
+        out = []
+        for call in rec.var.sync_calls:
+            f = self._redundant(call, rec)
+            if f is not None:
+                out.append(f)
+                break
+        return out
+
+    def _redundant(self, call: SyncCall, rec: OpRecord) -> Finding | None:
+        r = self._range(call.iova, call.size)
+        seen: set[int] = set()
+        for c in call.cleans:
+            t = c.table
+            if t.freed or t.lvl < 0:
+                continue
+            line_bytes = t.line_entries * 8
+            base_line = t.pa // line_bytes
+            nlines_table = len(t.dirty)
+            lines = [ln for ln in range(c.first_line, c.first_line + c.nlines)
+                     if 0 <= ln < nlines_table]
+            for ln in lines:
+                if base_line + ln in seen:
+                    return self.finding(K.REDUNDANT_CLEAN, "twice", t.lvl, rec,
+                                        f"one sync cleaned line {(base_line + ln) * line_bytes:#x}"
+                                        f" twice")
+                seen.add(base_line + ln)
+            # lines holding no entry of the range changed since a sync walk last cleaned them
+            blk = self.var.block_size(t.lvl)
+            base = t.iova_base & self.ias_mask
+            st = c.stale
+            if r is not None and len(st):
+                lo_e, hi_e = base + st * blk, base + (st + 1) * blk - 1
+                inr = st[(hi_e >= r[0]) & (lo_e <= r[1])]
+                needed = set((inr // t.line_entries).tolist())
+            else:
+                needed = set()
+            for ln in lines:
+                if ln not in needed:
+                    return self.finding(
+                        K.REDUNDANT_CLEAN, "unchanged", t.lvl, rec,
+                        f"one sync cleaned line {(base_line + ln) * line_bytes:#x} (L{t.lvl}) "
+                        f"holding no entry of the range changed since a sync last cleaned it")
+        return None
+
+    # -- cmo-regression (once, at the end) ---------------------------------------------------------
+
+    def at_end(self, records: list[OpRecord]) -> list[Finding]:
+        if not records or any(r.ref.error or r.var.error for r in records):
+            return []
+        ref_total = self.ref.stats()["lines_cleaned"]
+        var_total = self.var.stats()["lines_cleaned"]
+        if var_total <= ref_total:
+            return []
+        # the first op after which the variant's running total exceeds the reference's
+        run_ref = run_var = 0
+        first = records[-1]
+        for r in records:
+            run_ref += r.ref.lines
+            run_var += r.var.lines
+            if run_var > run_ref:
+                first = r
+                break
+        return [self.finding(K.CMO_REGRESSION, "total", None, first,
+                             f"the variant cleaned {var_total} lines, the reference "
+                             f"{ref_total}", reference=ref_total, variant=var_total)]
