@@ -59,7 +59,7 @@ def _fmt_ret(ret) -> str:
         return ret.describe()
     if isinstance(ret, tuple):
         return "(" + ", ".join(_fmt_ret(r) for r in ret) + ")"
-    if isinstance(ret, int) and ret >> 63:
+    if isinstance(ret, int) and ret >= 0 and ret >> 63:
         return f"{ret:#x} (= {ret - (1 << 64)})"
     if isinstance(ret, int) and ret > 9:
         return hex(ret)

@@ -28,12 +28,16 @@ MEMORY_KINDS = frozenset({OOB_READ, OOB_WRITE, OOB_CLEAN, UAF_READ, UAF_WRITE, U
 
 @dataclass(frozen=True)
 class Event:
+    """`count` > 1 stands for that many identical events in a row (a WARN in a loop)."""
+
     kind: str
     site: str
     detail: str = ""
+    count: int = 1
 
     def __repr__(self) -> str:
-        return f"<{self.kind} {self.site}{' ' + self.detail if self.detail else ''}>"
+        times = f" x{self.count}" if self.count != 1 else ""
+        return f"<{self.kind}{times} {self.site}{' ' + self.detail if self.detail else ''}>"
 
 
 @dataclass
@@ -48,6 +52,11 @@ class EventLog:
         if cond:
             self.events.append(Event(WARN, site, detail))
         return cond
+
+    def warn_many(self, count: int, site: str, detail: str = "") -> None:
+        """`count` consecutive WARN_ON()s that fired at one site (a vectorised loop)."""
+        if count > 0:
+            self.events.append(Event(WARN, site, detail, count))
 
     def warn_once(self, cond: bool, site: str, detail: str = "") -> bool:
         if cond and site not in self._warned_once:

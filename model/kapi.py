@@ -51,6 +51,11 @@ def sync_map_failpoint(data: ArmLpaeIoPgtable) -> int:
     return data.failpoints.should_fail("sync_map")
 
 
+def WARN_ON_MANY(data: ArmLpaeIoPgtable, count: int, site: str, detail: str = "") -> None:  # noqa: N802
+    """`count` WARN_ON()s at one site fired by one vectorised loop (one event, counted)."""
+    data.events.warn_many(int(count), site, detail)
+
+
 def WARN_ON(data: ArmLpaeIoPgtable, cond, site: str, detail: str = "") -> bool:  # noqa: N802
     """`WARN_ON(cond)`: records an event at `site` when true; evaluates to `bool(cond)`."""
     return data.events.warn_on(bool(cond), site, detail)
@@ -83,7 +88,8 @@ __all__ = [
     "ARM_LPAE_PTE_SW_SYNC", "ARM_LPAE_PTE_TYPE_BLOCK", "ARM_LPAE_PTE_TYPE_PAGE",
     "ARM_LPAE_PTE_TYPE_TABLE", "EINVAL", "ERANGE", "cache_line_size", "leaf_type", "EIO",
     "IO_PGTABLE_QUIRK_ARM_TTBR1", "Ptep",
-    "WARN_ON", "arm_lpae_max_entries", "arm_lpae_sync_pte", "c_int", "io_pgtable_ops_to_data",
+    "WARN_ON", "WARN_ON_MANY", "arm_lpae_max_entries", "arm_lpae_sync_pte", "c_int",
+    "io_pgtable_ops_to_data",
     "iopte_deref", "iopte_leaf", "iopte_table", "iopte_type", "min_t_int", "min_t_ulong",
     "no_warn", "pgd", "s64", "sar64", "size_t", "sync_map_failpoint", "u64", "ulong",
 ]

@@ -19,7 +19,6 @@ import numpy as np
 from . import events as ev
 from .cint import s64, u64
 from .events import EventLog
-from .pte import HW_MASK
 
 #: Slab's POISON_FREE byte; as a PTE it has type bits 3 (looks like a table or page).
 POISON_FREED = 0x6B6B_6B6B_6B6B_6B6B
@@ -34,8 +33,8 @@ class Table:
     """One page-table allocation.  `entries` is its logical size; arrays may be longer
     (the PGD's 64-byte minimum, rounding to whole cache lines)."""
 
-    __slots__ = ("pa", "entries", "alloc_bytes", "cpu", "mem", "swmem", "dirty", "freed",
-                 "lvl", "iova_base", "serial", "line_entries")
+    __slots__ = ("pa", "entries", "alloc_bytes", "cpu", "mem", "wseq", "synced_seq", "dirty",
+                 "freed", "lvl", "iova_base", "serial", "line_entries")
 
     def __init__(self, pa: int, entries: int, alloc_bytes: int, line: int, lvl: int,
                  iova_base: int, serial: int):
@@ -47,11 +46,12 @@ class Table:
         nslots = -(-nslots // self.line_entries) * self.line_entries
         self.cpu = np.zeros(nslots, dtype=np.uint64)
         self.mem = np.full(nslots, POISON_UNINIT, dtype=np.uint64)
-        # What the sync walks have cleaned: updated only by cleans at the `sync_map` site (and
-        # the allocation's zeroing clean), so the redundancy oracle can ask "did anything of
-        # this line change since a sync walk last cleaned it?" whatever evictions happened.
-        self.swmem = np.zeros(nslots, dtype=np.uint64)
         self.dirty = np.ones(nslots // self.line_entries, dtype=bool)
+        # Store sequence numbers per entry, and per line the sequence number of the last clean
+        # by a sync walk: "was anything of this line stored to since a sync walk last cleaned
+        # it?" is then independent of evictions and of the values written.
+        self.wseq = np.zeros(nslots, dtype=np.int64)
+        self.synced_seq = np.zeros(nslots // self.line_entries, dtype=np.int64)
         self.freed = False
         self.lvl = lvl
         self.iova_base = iova_base
@@ -94,6 +94,17 @@ class Ptep:
         """`ptep[0..n)` as an array (for vectorised scans; same checks as `n` loads)."""
         return self.memory.load_many(self.table, self.index, n)
 
+    def peek_many(self, n: int) -> np.ndarray:
+        """The CPU view of `ptep[0..n)` without recording an access (values past the table
+        read as 0).  For vectorised transliterations that must decide how far a C loop would
+        go before performing, through `read_many`, exactly the reads the C performs."""
+        t, lo = self.table, self.index
+        out = np.zeros(max(n, 0), dtype=np.uint64)
+        a, b = max(lo, 0), min(lo + n, t.nslots)
+        if a < b and not t.freed:
+            out[a - lo:b - lo] = t.cpu[a:b]
+        return out
+
     def write_many(self, values: np.ndarray) -> None:
         self.memory.store_many(self.table, self.index, values)
 
@@ -114,13 +125,13 @@ class SiteStats:
 @dataclass
 class CleanRecord:
     """One clean, for the efficiency oracles: which lines of which table, and which entries
-    of them (absolute indices) changed in hardware bits since a sync walk last cleaned them."""
+    of them (absolute indices) were stored to since a sync walk last cleaned their line."""
 
     site: str
     table: Table
     first_line: int
     nlines: int
-    stale: np.ndarray
+    changed: np.ndarray
 
 
 @dataclass
@@ -145,6 +156,7 @@ class Memory:
     clean_log: list | None = None
     #: Physical addresses of tables stored to since the executor last looked.
     touched: set = field(default_factory=set)
+    _seq: int = 0
     _next_pa: int = 0
     _serial: int = 0
 
@@ -177,7 +189,6 @@ class Memory:
         self.touched.add(t.pa)
         t.cpu[:] = POISON_FREED
         t.mem[:] = POISON_FREED
-        t.swmem[:] = POISON_FREED
         t.dirty[:] = False
 
     def lookup(self, pa: int) -> Table | None:
@@ -225,6 +236,8 @@ class Memory:
             if t.freed or not 0 <= i < t.nslots:
                 return
         self.touched.add(t.pa)
+        self._seq += 1
+        t.wseq[i] = self._seq
         t.cpu[i] = value
         if self.coherent:
             t.mem[i] = value
@@ -246,6 +259,8 @@ class Memory:
             values = values[clo - lo:chi - lo]
             lo, hi = clo, chi
         self.touched.add(t.pa)
+        self._seq += 1
+        t.wseq[lo:hi] = self._seq
         t.cpu[lo:hi] = values
         if self.coherent:
             t.mem[lo:hi] = values
@@ -281,22 +296,23 @@ class Memory:
         lo, hi = max(first_line, 0), min(last_line + 1, len(t.dirty))
         if self.clean_log is not None:
             self.clean_log.append(CleanRecord(site, t, first_line, last_line - first_line + 1,
-                                              self._stale_entries(t, lo, hi)))
+                                              self._changed_entries(t, lo, hi)))
         if lo < hi and not t.freed:
             le = t.line_entries
             t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
             if site == "sync_map":
-                t.swmem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+                t.synced_seq[lo:hi] = self._seq
             t.dirty[lo:hi] = False
 
     @staticmethod
-    def _stale_entries(t: Table, lo_line: int, hi_line: int) -> np.ndarray:
+    def _changed_entries(t: Table, lo_line: int, hi_line: int) -> np.ndarray:
+        """Entries of lines [lo_line, hi_line) stored to since a sync walk last cleaned them."""
         if t.freed or lo_line >= hi_line:
             return np.zeros(0, dtype=np.int64)
         le = t.line_entries
         a, b = lo_line * le, hi_line * le
-        diff = (t.cpu[a:b] ^ t.swmem[a:b]) & np.uint64(HW_MASK)
-        return np.flatnonzero(diff) + a
+        newer = t.wseq[a:b] > np.repeat(t.synced_seq[lo_line:hi_line], le)
+        return np.flatnonzero(newer) + a
 
     def writeback(self, tables=None) -> int:
         """Write back every dirty line (of `tables`, or of all tables); returns lines written."""

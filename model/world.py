@@ -195,7 +195,7 @@ class World:
                    for s, st in self.data.mem.by_site.items() if s in CLEAN_SITES}
         return {"cmo_calls": sum(v["calls"] for v in by_site.values()),
                 "lines_cleaned": sum(v["lines"] for v in by_site.values()),
-                "warns": sum(1 for e in self.events.events if e.kind == "WARN"),
+                "warns": sum(e.count for e in self.events.events if e.kind == "WARN"),
                 "by_site": by_site}
 
     def live_tables(self) -> int:

@@ -8,6 +8,8 @@ truncated, `min_t(unsigned long, ...)` compares as unsigned long and the result 
 
 from __future__ import annotations
 
+import numpy as np
+
 from model.kapi import (
     ARM_LPAE_BLOCK_SIZE,
     ARM_LPAE_GRANULE,
@@ -17,12 +19,12 @@ from model.kapi import (
     ARM_LPAE_PGD_IDX,
     ARM_LPAE_PTE_TYPE_TABLE,
     WARN_ON,
+    WARN_ON_MANY,
     arm_lpae_max_entries,
     arm_lpae_sync_pte,
     c_int,
     io_pgtable_ops_to_data,
     iopte_deref,
-    iopte_type,
     min_t_ulong,
     pgd,
     sar64,
@@ -53,30 +55,51 @@ def __arm_lpae_iotlb_sync_map(data, iova: int, size: int, lvl: int, ptep, *,
     ptep = ptep + sync_idx_start
 
     if lvl < (ARM_LPAE_MAX_LEVELS - 1):
+        # for (i = 0; i < num_entries; i++) { pte = READ_ONCE(ptep[i]); WARN_ON(!pte); ... }
+        # Vectorised per run of entries up to the next table PTE: the reads, the WARNs, the
+        # cleans and the recursions happen in the C's order and stop where the C stops.
         i = 0
         while i < num_entries:
-            pte = ptep[i]                                            # READ_ONCE(ptep[i])
-            WARN_ON(data, not pte, "__arm_lpae_iotlb_sync_map:empty",
-                    f"lvl={lvl} idx={sync_idx_start + i}")
-            if iopte_type(pte) == ARM_LPAE_PTE_TYPE_TABLE:
-                n = c_int(i - synced_entries)
-                if n:
-                    arm_lpae_sync_pte(ptep + synced_entries, n, data)
-                    synced_entries = c_int(synced_entries + n)
-                ret = __arm_lpae_iotlb_sync_map(data, iova, size, lvl + 1,
-                                                iopte_deref(pte, data), check_ret=check_ret)
-                if check_ret and ret:            # the review's request: "if (ret) break;"
-                    break
-                synced_entries = c_int(synced_entries + 1)
-            synced = u64(block_size - (iova & (block_size - 1)))     # unsigned long
-            size = u64(size - synced)
-            iova = u64(iova + synced)
+            ahead = (ptep + i).peek_many(num_entries - i)
+            is_table = (ahead & np.uint64(3)) == np.uint64(ARM_LPAE_PTE_TYPE_TABLE)
+            t = int(np.argmax(is_table)) if is_table.any() else len(ahead)
+            run = (ptep + i).read_many(min(t + 1, len(ahead)))
+            empty = int(np.count_nonzero(run == 0))
+            WARN_ON_MANY(data, empty, "__arm_lpae_iotlb_sync_map:empty",
+                         f"lvl={lvl} from idx={sync_idx_start + i}")
+            if t == len(ahead):                 # no table PTE before the end of the loop
+                iova, size = _advance(iova, size, block_size, num_entries - i)
+                break
+            iova, size = _advance(iova, size, block_size, t)
+            i += t
+            pte = int(run[t])
+            n = c_int(i - synced_entries)
+            if n:
+                arm_lpae_sync_pte(ptep + synced_entries, n, data)
+                synced_entries = c_int(synced_entries + n)
+            ret = __arm_lpae_iotlb_sync_map(data, iova, size, lvl + 1,
+                                            iopte_deref(pte, data), check_ret=check_ret)
+            if check_ret and ret:                # the review's request: "if (ret) break;"
+                break
+            synced_entries = c_int(synced_entries + 1)
+            iova, size = _advance(iova, size, block_size, 1)
             i += 1
 
     if synced_entries != num_entries:
         arm_lpae_sync_pte(ptep + synced_entries, c_int(num_entries - synced_entries), data)
 
     return ret
+
+
+def _advance(iova: int, size: int, block_size: int, count: int) -> tuple[int, int]:
+    """`count` iterations of: synced = block_size - (iova & (block_size - 1));
+    size -= synced; iova += synced;   (unsigned long arithmetic)"""
+    for _ in range(min(count, 1)):
+        synced = u64(block_size - (iova & (block_size - 1)))
+        size, iova = u64(size - synced), u64(iova + synced)
+        count -= 1
+    # after the first iteration iova is block-aligned, so every further step is block_size
+    return u64(iova + count * block_size), u64(size - count * block_size)
 
 
 def arm_lpae_iotlb_sync_map(ops, iova: int, size: int, *, check_ret: bool = False) -> int:
