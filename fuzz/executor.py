@@ -76,8 +76,9 @@ class Outcome:
         ret = self.ret
         if hasattr(ret, "describe"):
             ret = ret.describe()
-        return {"ret": ret, "events": [f"{e.kind} {e.site} {e.detail}".strip()
-                                       for e in self.events],
+        return {"ret": ret,
+                "events": [{"kind": e.kind, "site": e.site, "detail": e.detail, "count": e.count}
+                           for e in self.events],
                 "cleans": {k: {"calls": v[0], "lines": v[1]} for k, v in self.cleans.items()},
                 "crashed": self.crashed, "error": self.error,
                 "failpoints_fired": [f"{f.site} {f.err}" for f in self.fired]}

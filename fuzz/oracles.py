@@ -228,7 +228,7 @@ class Oracles:
             if e.site in ref_sites or e.site in seen:
                 continue
             seen.add(e.site)
-            n = sum(1 for x in var_warns if x.site == e.site)
+            n = sum(x.count for x in var_warns if x.site == e.site)
             out.append(self.finding(K.WARN, e.site, None, rec,
                                     f"WARN at {e.site} ({n}x) on a legal {op.kind}: {e.detail}"))
         return out

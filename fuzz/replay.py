@@ -73,7 +73,7 @@ def _fmt_outcome(o: Outcome) -> str:
     warns = [e for e in o.events if e.kind == "WARN"]
     if warns:
         sites = sorted({e.site for e in warns})
-        parts.append(f"WARN x{len(warns)} ({', '.join(sites)})")
+        parts.append(f"WARN x{sum(e.count for e in warns)} ({', '.join(sites)})")
     other = [e for e in o.events if e.kind != "WARN"]
     if other:
         parts.append("events " + "; ".join(f"{e.kind} {e.site}" for e in other[:3]))
