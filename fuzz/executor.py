@@ -10,7 +10,7 @@ from __future__ import annotations
 import traceback
 from dataclasses import dataclass, field
 
-from model import ConfigRejected, KernelBug, Reference, Variant, World
+from model import BudgetExhausted, ConfigRejected, KernelBug, Reference, Variant, World
 from model.events import Event
 from model.failpoints import Fired
 from model.memory import AccessRecord, CleanRecord
@@ -65,6 +65,7 @@ class Outcome:
     cleans: dict = field(default_factory=dict)       # site -> [calls, lines] during the op
     crashed: str | None = None
     error: str | None = None                         # a model error's traceback
+    exhausted: bool = False                          # the work budget ran out
     sync_calls: list[SyncCall] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
 
@@ -102,6 +103,11 @@ class RunResult:
     ref: World | None = None
     var: World | None = None
     config_error: str | None = None
+    exhausted: bool = False          # stopped early: the work budget ran out
+
+
+#: Default work budget per world (entries written or allocated): keeps every input fast.
+DEFAULT_BUDGET = 1 << 18
 
 
 def apply(world: World, op: O.Op):
@@ -144,8 +150,10 @@ def run_op(world: World, op: O.Op, tracer: SyncTracer | None) -> Outcome:
         out.ret = apply(world, op)
     except KernelBug as bug:
         out.crashed = str(bug)
+    except BudgetExhausted:
+        out.exhausted = True
     except Exception:  # noqa: BLE001 - anything else is a bug of ours or of a plugin
-        out.error = traceback.format_exc(limit=8)
+        out.error = traceback.format_exc(limit=-8)
     out.events = world.events.since(ev0)
     out.fired = world.failpoints.fired[fired0:]
     for k, v in world.data.mem.by_site.items():
@@ -161,15 +169,16 @@ class Executor:
     """Builds both worlds for a scenario and steps through its ops, judging each with the
     oracles.  `stop_on_first` ends the run at the first op that produced a finding."""
 
-    def __init__(self, scenario: O.Scenario, variant: Variant, strict: bool = False):
+    def __init__(self, scenario: O.Scenario, variant: Variant,
+                 budget: int | None = DEFAULT_BUDGET):
         from .oracles import Oracles  # late import: oracles import this module's types
 
         self.scenario = scenario
         self.variant = variant
         self.result = RunResult(scenario, variant.name)
         try:
-            self.ref = World(scenario.config, Reference())
-            self.var = World(scenario.config, variant)
+            self.ref = World(scenario.config, Reference(), budget)
+            self.var = World(scenario.config, variant, budget)
         except ConfigRejected as e:
             self.result.config_error = e.reason
             self.ref = self.var = None
@@ -179,7 +188,7 @@ class Executor:
             self.ref = self.var = None
             self.result.findings.append(Finding(
                 "model-error", variant.name, "setup", "-", "-", -1,
-                "building the worlds raised", {"traceback": traceback.format_exc(limit=8)}))
+                "building the worlds raised", {"traceback": traceback.format_exc(limit=-8)}))
             return
         self.result.ref, self.result.var = self.ref, self.var
         self.tracer = None
@@ -193,6 +202,9 @@ class Executor:
             return self.result
         for i, op in enumerate(self.scenario.ops):
             rec = OpRecord(i, op, run_op(self.ref, op, None), run_op(self.var, op, self.tracer))
+            if rec.ref.exhausted or rec.var.exhausted:
+                self.result.exhausted = True      # nothing is judged about a cut-short op
+                break
             rec.findings = self.oracles.after_op(rec)
             self.result.records.append(rec)
             self.result.findings.extend(rec.findings)
@@ -200,9 +212,11 @@ class Executor:
                 break
             if stop_on_first and rec.findings:
                 break
-        self.result.findings.extend(self.oracles.at_end(self.result.records))
+        if not self.result.exhausted:
+            self.result.findings.extend(self.oracles.at_end(self.result.records))
         return self.result
 
 
-def run_scenario(scenario: O.Scenario, variant: Variant, stop_on_first: bool = False) -> RunResult:
-    return Executor(scenario, variant).run(stop_on_first)
+def run_scenario(scenario: O.Scenario, variant: Variant, stop_on_first: bool = False,
+                 budget: int | None = DEFAULT_BUDGET) -> RunResult:
+    return Executor(scenario, variant, budget).run(stop_on_first)

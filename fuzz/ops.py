@@ -170,12 +170,14 @@ class Scenario:
 _NUM_RE = re.compile(r"^(-)?(0x[0-9a-fA-F]+|\d+)([KMGT])?$")
 
 
-def parse_num(tok: str, what: str) -> int:
+def parse_num(tok: str, what: str, signed: bool = False) -> int:
     m = _NUM_RE.match(tok)
     if not m:
         raise ValueError(f"{what}: {tok!r} is not a number (decimal, 0x-hex, optional K/M/G/T)")
     value = int(m.group(2), 0) << _SUFFIX.get(m.group(3) or "", 0)
     if m.group(1):
+        if not signed:
+            raise ValueError(f"{what}: {tok!r} is negative (addresses and sizes are u64)")
         value = -value
     if not m.group(1) and value >> 64:
         raise ValueError(f"{what}: {tok!r} does not fit in 64 bits")
@@ -218,7 +220,7 @@ def parse_errno(tok: str) -> int:
     name = tok.lstrip("-")
     if name in ERRNO:
         return -ERRNO[name]
-    value = parse_num(tok, "err")
+    value = parse_num(tok, "err", signed=True)
     if not -4095 <= value < 0:
         raise ValueError(f"err: {tok!r} is not a negative errno (e.g. -EIO, -5)")
     return value
@@ -295,6 +297,24 @@ def parse_config(tokens: list[str]) -> Config:
     return c.with_(**changes)
 
 
+_KEY_FIELD = {"fmt": "fmt", "granule": "granule", "ias": "ias", "oas": "oas", "quirks": "quirks",
+              "line": "line", "concat": "concat", "enoent_bug": "enoent_bug",
+              "coherent": "coherent_walk", "page_size": "page_size", "pgsize": "pgsize_bitmap",
+              "table_base": "table_base"}
+
+
+def parse_config_filter(text: str) -> dict:
+    """`fmt=arm64-s2,granule=4K` (commas or spaces) -> the Config fields it pins."""
+    out = {}
+    for tok in text.replace(",", " ").split():
+        key = tok.partition("=")[0]
+        if key not in _KEY_FIELD:
+            raise ValueError(f"config filter: unknown key {key!r} (keys: {', '.join(CONFIG_KEYS)})")
+        field_name = _KEY_FIELD[key]
+        out[field_name] = getattr(parse_config([tok]), field_name)
+    return out
+
+
 def format_config(c: Config) -> str:
     quirks = ",".join(QUIRK_NAMES[b] for b in sorted(QUIRK_NAMES) if c.quirks & b) or "none"
     parts = [f"fmt={c.fmt}", f"granule={fmt_size(c.granule)}", f"ias={c.ias}", f"oas={c.oas}",
@@ -352,9 +372,6 @@ def parse_op(tokens: list[str]) -> Op:
             raise ValueError(f"{kind}: expected {len(names)} arguments "
                              f"({' '.join(n.upper() for n in names)}), got {len(pos)}")
         op_kw = {n: parse_num(t, n) for n, t in zip(names, pos, strict=True)}
-        for n in names:
-            if op_kw[n] < 0:
-                raise ValueError(f"{kind}: {n} {op_kw[n]} is negative")
 
     allowed = {f.name for f in fields(OP_TYPES[kind])} & {"prot", "nth", "err"}
     for key, val in kw.items():

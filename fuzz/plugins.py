@@ -35,6 +35,9 @@ def load_variant(spec: str) -> Variant:
         raise VariantLoadError(f"variant {spec!r}: {where} has no {name!r}"
                                + (f" (variants there: {', '.join(have)})" if have else ""))
     obj = getattr(module, name)
+    if obj is Variant:
+        raise VariantLoadError(f"variant {spec!r}: {name} is the base class itself; name your "
+                               f"subclass of it")
     try:
         variant = obj() if callable(obj) and not isinstance(obj, Variant) else obj
     except Exception as e:  # noqa: BLE001 - the plugin's own constructor
@@ -60,10 +63,19 @@ def _import_file(path: str, spec: str):
         s.loader.exec_module(module)
     except Exception as e:  # noqa: BLE001
         del sys.modules[mod_name]
-        tb = traceback.extract_tb(e.__traceback__)[-1]
-        raise VariantLoadError(f"variant {spec!r}: importing {path} failed at line {tb.lineno}: "
-                               f"{type(e).__name__}: {e}") from None
+        raise VariantLoadError(f"variant {spec!r}: importing {path} failed at line "
+                               f"{_plugin_line(e, p)}: {type(e).__name__}: {e}") from None
     return module
+
+
+def _plugin_line(e: BaseException, path: Path) -> int | str:
+    """The line of the plugin file itself where the import failed."""
+    if isinstance(e, SyntaxError) and e.lineno is not None:
+        return e.lineno
+    here = path.resolve()
+    lines = [fr.lineno for fr in traceback.extract_tb(e.__traceback__)
+             if Path(fr.filename).resolve() == here]
+    return lines[-1] if lines else "?"
 
 
 def _import_module(name: str, spec: str):

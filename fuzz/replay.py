@@ -13,13 +13,14 @@ from .ops import OpsSyntaxError, Scenario, parse_scenario
 
 
 def load_input(path: str | Path) -> Scenario:
-    """Read a `.ops` text file (binary inputs are decoded by `fuzz.codec` when present)."""
+    """Read an input: `*.ops` files and files starting with the version line are text and
+    parsed strictly; anything else is a binary (fuzzer) input, which always decodes."""
     p = Path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
         raise OpsSyntaxError(f"cannot read: {e.strerror}", None, str(p)) from None
-    if raw.lstrip().startswith(b"# iopgfuzz ops"):
+    if p.suffix == ".ops" or raw.lstrip().startswith(b"# iopgfuzz ops"):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:

@@ -19,7 +19,7 @@ from .config import (
     QUIRK_BITS,
     Config,
 )
-from .errors import ConfigRejected, IopgfuzzError, KernelBug, WorldCrashed
+from .errors import BudgetExhausted, ConfigRejected, IopgfuzzError, KernelBug, WorldCrashed
 from .events import Event
 from .iommu import Scatterlist
 from .smmu import Divergence, Walk
@@ -30,7 +30,8 @@ __all__ = [
     "ARM_32_LPAE_S1", "ARM_32_LPAE_S2", "ARM_64_LPAE_S1", "ARM_64_LPAE_S2", "ARM_MALI_LPAE",
     "CONCAT_LEGACY", "CONCAT_MANDATORY", "FORMATS", "IOMMU_CACHE", "IOMMU_MMIO",
     "IOMMU_NOEXEC", "IOMMU_PRIV", "IOMMU_READ", "IOMMU_WRITE", "QUIRK_BITS", "PROT_RW",
-    "Config", "ConfigRejected", "IopgfuzzError", "KernelBug", "WorldCrashed", "Event",
+    "BudgetExhausted", "Config", "ConfigRejected", "IopgfuzzError", "KernelBug",
+    "WorldCrashed", "Event",
     "Scatterlist", "Divergence", "Walk", "Reference", "Variant", "get_variant", "Geometry",
     "World",
 ]

@@ -34,3 +34,10 @@ class KernelBug(IopgfuzzError):
 
 class WorldCrashed(IopgfuzzError):
     """An operation was requested from a world whose kernel already hit BUG_ON."""
+
+
+class BudgetExhausted(IopgfuzzError):
+    """The per-world work budget (entries written or allocated) ran out.
+
+    Not a kernel behaviour: a fuzzing guard so that no input can take unbounded time.  The
+    executor stops the scenario and judges nothing about the op that ran out."""

@@ -630,7 +630,7 @@ def arm_lpae_alloc_pgtable(cfg: IoPgtableCfg, config: Config, events: EventLog,
     start_level = ARM_LPAE_MAX_LEVELS - levels
     pgd_bits = va_bits - (bits_per_level * (levels - 1))
     mem = Memory(line=config.line, events=events, base=config.table_base,
-                 coherent=cfg.coherent_walk)
+                 coherent=cfg.coherent_walk, page_size=config.page_size)
     data = ArmLpaeIoPgtable(iop=IoPgtable(cfg.fmt, cfg), pgd_bits=pgd_bits,
                             start_level=start_level, bits_per_level=bits_per_level, mem=mem,
                             events=events, failpoints=failpoints, config=config)

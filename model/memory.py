@@ -18,6 +18,7 @@ import numpy as np
 
 from . import events as ev
 from .cint import s64, u64
+from .errors import BudgetExhausted
 from .events import EventLog
 
 #: Slab's POISON_FREE byte; as a PTE it has type bits 3 (looks like a table or page).
@@ -37,12 +38,14 @@ class Table:
                  "freed", "lvl", "iova_base", "serial", "line_entries")
 
     def __init__(self, pa: int, entries: int, alloc_bytes: int, line: int, lvl: int,
-                 iova_base: int, serial: int):
+                 iova_base: int, serial: int, footprint: int = 0):
         self.pa = pa
         self.entries = entries
         self.alloc_bytes = alloc_bytes
         self.line_entries = line // ENTRY_BYTES
-        nslots = max(entries, alloc_bytes // ENTRY_BYTES)
+        # The page allocator hands out whole zeroed pages: a read past a small table but
+        # inside its page sees zeros (and is still reported as out of bounds).
+        nslots = max(entries, alloc_bytes // ENTRY_BYTES, footprint // ENTRY_BYTES)
         nslots = -(-nslots // self.line_entries) * self.line_entries
         self.cpu = np.zeros(nslots, dtype=np.uint64)
         self.mem = np.full(nslots, POISON_UNINIT, dtype=np.uint64)
@@ -95,13 +98,18 @@ class Ptep:
         return self.memory.load_many(self.table, self.index, n)
 
     def peek_many(self, n: int) -> np.ndarray:
-        """The CPU view of `ptep[0..n)` without recording an access (values past the table
-        read as 0).  For vectorised transliterations that must decide how far a C loop would
-        go before performing, through `read_many`, exactly the reads the C performs."""
+        """The CPU view of `ptep[0..n)` without recording an access: the same values
+        `read_many` returns, past the allocation included.  For vectorised transliterations
+        that must decide how far a C loop would go before performing, through `read_many`,
+        exactly the reads the C performs."""
         t, lo = self.table, self.index
-        out = np.zeros(max(n, 0), dtype=np.uint64)
+        if n <= 0:
+            return np.zeros(0, dtype=np.uint64)
+        if not t.freed and lo >= 0 and lo + n <= t.nslots:
+            return t.cpu[lo:lo + n].copy()
+        out = np.full(n, POISON_FREED, dtype=np.uint64)      # what load_many would return
         a, b = max(lo, 0), min(lo + n, t.nslots)
-        if a < b and not t.freed:
+        if a < b:
             out[a - lo:b - lo] = t.cpu[a:b]
         return out
 
@@ -147,6 +155,8 @@ class Memory:
     events: EventLog
     base: int
     coherent: bool = False
+    #: The CPU's PAGE_SIZE: the smallest block the page allocator hands out.
+    page_size: int = 4096
     tables: dict[int, Table] = field(default_factory=dict)
     by_site: dict[str, SiteStats] = field(
         default_factory=lambda: {s: SiteStats() for s in CLEAN_SITES})
@@ -156,6 +166,8 @@ class Memory:
     clean_log: list | None = None
     #: Physical addresses of tables stored to since the executor last looked.
     touched: set = field(default_factory=set)
+    #: Entries that may still be written or allocated (None: unlimited); see BudgetExhausted.
+    budget: int | None = None
     _seq: int = 0
     _next_pa: int = 0
     _serial: int = 0
@@ -166,20 +178,28 @@ class Memory:
     # -- allocation -------------------------------------------------------------------------
 
     def alloc_table(self, entries: int, alloc_bytes: int, lvl: int, iova_base: int) -> Table:
-        """Zeroed memory at a fresh address aligned to its size (at least a page), as the
-        page allocator behind `iommu_alloc_pages_node_sz` gives.  The zeroing is a CPU store:
+        """Zeroed memory at a fresh address aligned to its size, in whole pages, as the page
+        allocator behind `iommu_alloc_pages_node_sz` gives.  The zeroing is a CPU store:
         DRAM still holds garbage until somebody cleans."""
-        align = max(4096, 1 << (alloc_bytes - 1).bit_length())
+        self._spend(max(entries, alloc_bytes // ENTRY_BYTES))
+        footprint = max(alloc_bytes, self.page_size)
+        align = max(self.page_size, 1 << (alloc_bytes - 1).bit_length())
         pa = -(-self._next_pa // align) * align
-        self._next_pa = pa + max(alloc_bytes, 4096)
+        self._next_pa = pa + footprint
         self._serial += 1
-        t = Table(pa, entries, alloc_bytes, self.line, lvl, iova_base, self._serial)
+        t = Table(pa, entries, alloc_bytes, self.line, lvl, iova_base, self._serial, footprint)
         if self.coherent:
             t.mem[:] = 0
             t.dirty[:] = False
         self.tables[pa] = t
         self.touched.add(pa)
         return t
+
+    def _spend(self, n: int) -> None:
+        if self.budget is not None:
+            self.budget -= n
+            if self.budget < 0:
+                raise BudgetExhausted(f"work budget exhausted ({n} more entries asked)")
 
     def free_table(self, t: Table) -> None:
         if t.freed:
@@ -258,6 +278,7 @@ class Memory:
                 return
             values = values[clo - lo:chi - lo]
             lo, hi = clo, chi
+        self._spend(hi - lo)
         self.touched.add(t.pa)
         self._seq += 1
         t.wseq[lo:hi] = self._seq

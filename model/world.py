@@ -61,13 +61,15 @@ class Geometry:
 
 
 class World:
-    def __init__(self, config: Config, variant: Variant | None = None):
+    def __init__(self, config: Config, variant: Variant | None = None,
+                 budget: int | None = None):
         self.config = config
         self.variant = variant or Reference()
         self.events = EventLog()
         self.failpoints = Failpoints()
         self.data = alloc_io_pgtable_ops(config, self.events, self.failpoints,
                                          defer_sync_pte=self.variant.defer_sync_pte)
+        self.data.mem.budget = budget
         ops = self.data.iop.ops
         ops.iotlb_sync_map = self.variant.io_pgtable_iotlb_sync_map(self.data)
         self.driver = SmmuDomainOps(ops, self.variant.driver_iotlb_sync_map(ops))
