@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""The Atheris fuzz target: one input = one scenario, run against reference and a variant.
+
+No positional arguments of its own: everything after the program name goes to libFuzzer.  It is
+configured through the environment (the campaign driver sets these):
+
+    IOPGFUZZ_VARIANT     built-in name, path/file.py:Name or pkg.mod:Name   (default v1)
+    IOPGFUZZ_CRASHES     bucket folder                                       (default out/crashes)
+    IOPGFUZZ_CONFIG      config filter, e.g. "fmt=arm64-s2,granule=4K"      (default none)
+    IOPGFUZZ_STRICT      1: efficiency findings are crashes too
+    IOPGFUZZ_STOP_FIRST  1: stop (libFuzzer crash) at the first new finding
+
+A finding with a new signature is written to its bucket and the campaign goes on; known
+signatures are only counted.
+"""
+
+import os
+import sys
+
+import atheris
+import numpy  # noqa: F401  - imported first: NumPy must never be instrumented
+
+with atheris.instrument_imports(include=["model", "fuzz"]):
+    from fuzz import codec, mutate
+    from fuzz.executor import run_scenario
+    from fuzz.findings import EFFICIENCY_KINDS
+    from fuzz.ops import Scenario, parse_config_filter
+    from fuzz.plugins import load_variant
+    from fuzz.replay import format_trace
+    from fuzz.triage import Triage
+
+
+class NewFinding(Exception):
+    """Raised only with IOPGFUZZ_STOP_FIRST, to make libFuzzer stop and save the input."""
+
+
+VARIANT = load_variant(os.environ.get("IOPGFUZZ_VARIANT", "v1"))
+TRIAGE = Triage(os.environ.get("IOPGFUZZ_CRASHES", "out/crashes"))
+PINNED = parse_config_filter(os.environ.get("IOPGFUZZ_CONFIG", ""))
+STRICT = os.environ.get("IOPGFUZZ_STRICT") == "1"
+STOP_FIRST = os.environ.get("IOPGFUZZ_STOP_FIRST") == "1"
+
+
+def decode(data: bytes) -> Scenario:
+    sc = codec.decode(data)
+    if PINNED:
+        sc = Scenario(sc.config.with_(**PINNED), sc.ops)
+    return sc
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
+    res = run_scenario(decode(data), VARIANT)
+    if not res.findings:
+        return
+    new = TRIAGE.record(data, res, format_trace(res))
+    for f in new:
+        crash = STRICT or f.kind not in EFFICIENCY_KINDS
+        print(f"\nNEW BUCKET {f.signature}  ({'finding' if crash else 'note'}: {f.message})",
+              file=sys.stderr, flush=True)
+        if STOP_FIRST and crash:
+            raise NewFinding(f.signature)
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, TestOneInput, custom_mutator=mutate.custom_mutator,
+                  custom_crossover=mutate.custom_crossover)
+    try:
+        atheris.Fuzz()
+    finally:
+        TRIAGE.flush()
+
+
+if __name__ == "__main__":
+    main()
