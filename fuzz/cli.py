@@ -55,6 +55,40 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return worst
 
 
+def cmd_campaign(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fuzz.campaign import Options, run_campaign
+    from fuzz.ops import parse_config_filter
+    from fuzz.plugins import VariantLoadError, load_variant
+
+    try:
+        load_variant(args.variant)
+        parse_config_filter(args.config)
+    except (VariantLoadError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    opt = Options(variant=args.variant, seconds=args.time, jobs=args.jobs, config=args.config,
+                  corpus=Path(args.corpus), crashes=Path(args.crashes), strict=args.strict,
+                  stop_first=args.stop_first, seeds=not args.no_seeds,
+                  libfuzzer=args.libfuzzer)
+    return run_campaign(opt)
+
+
+def cmd_triage(args: argparse.Namespace) -> int:
+    from fuzz.triage import load_buckets
+
+    buckets = load_buckets(args.dir)
+    if not buckets:
+        print(f"no buckets in {args.dir}")
+        return EXIT_OK
+    print(f"{'kind':<22} {'count':>7}  signature / reproducer")
+    for b in sorted(buckets, key=lambda b: (b["kind"], -b["count"])):
+        print(f"{b['kind']:<22} {b['count']:>7}  {b['signature']}")
+        print(f"{'':<32}{b['reproducer']}")
+    return EXIT_FINDINGS
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fuzz.bench import main as bench_main
 
@@ -78,6 +112,24 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strict", action="store_true",
                    help="efficiency findings (cmo-regression, redundant-clean) count too")
     r.set_defaults(func=cmd_replay)
+    c = sub.add_parser("campaign", help="run an Atheris campaign (what ./run_fuzz.sh runs)")
+    c.add_argument("--variant", default="v1")
+    c.add_argument("--time", type=int, default=None, metavar="S",
+                   help="seconds per worker (default: until interrupted)")
+    c.add_argument("--jobs", type=int, default=1, metavar="N", help="worker processes")
+    c.add_argument("--config", default="", metavar="FILTER",
+                   help='pin config keys, e.g. "fmt=arm64-s2,granule=4K" (default: all)')
+    c.add_argument("--corpus", default="out/corpus", metavar="D")
+    c.add_argument("--crashes", default="out/crashes", metavar="D")
+    c.add_argument("--strict", action="store_true", help="efficiency findings are crashes")
+    c.add_argument("--stop-first", action="store_true", help="stop at the first finding")
+    c.add_argument("--no-seeds", action="store_true",
+                   help="start from the corpus folder alone (no corpus/differential seeds)")
+    c.add_argument("libfuzzer", nargs="*", metavar="-- LIBFUZZER_FLAGS")
+    c.set_defaults(func=cmd_campaign)
+    t = sub.add_parser("triage", help="list the buckets of a crashes folder")
+    t.add_argument("dir", nargs="?", default="out/crashes")
+    t.set_defaults(func=cmd_triage)
     b = sub.add_parser("bench", help="model benchmark: map and check 1 GiB of 4K pages")
     b.set_defaults(func=cmd_bench)
     return p

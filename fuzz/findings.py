@@ -68,11 +68,10 @@ def signature_hash(signature: str) -> str:
 
 
 def config_class(world: World) -> str:
-    """Coarse: format, granule, PGD shape (small / exact / concat), TTBR1."""
+    """Coarse on purpose: the PGD's shape relative to a table page (small / exact / concat)
+    and TTBR1 are what change how a walker indexes; format and granule only change the
+    numbers, so they stay out of the signature (one root cause, few buckets)."""
     g = world.geometry
     shape = ("exact" if g.pgd_bits == g.bits_per_level
              else "small" if g.pgd_bits < g.bits_per_level else "concat")
-    parts = [world.config.fmt, f"{g.granule >> 10}K", shape]
-    if world.config.quirks & (1 << 5):
-        parts.append("ttbr1")
-    return "/".join(parts)
+    return shape + ("/ttbr1" if world.config.quirks & (1 << 5) else "")

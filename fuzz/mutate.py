@@ -39,7 +39,8 @@ def _nudge(r: random.Random, g, value: int) -> int:
 
 
 def mutate_field(r: random.Random, g, op: O.Op) -> O.Op:
-    names = [f.name for f in dataclasses.fields(op) if f.name in NUMERIC_FIELDS]
+    names = [f.name for f in dataclasses.fields(op)
+             if f.name in NUMERIC_FIELDS and isinstance(getattr(op, f.name), int)]
     if isinstance(op, O.MapSg) and (not names or r.random() < 0.5):
         segs = list(op.segs)
         i = r.randrange(len(segs))

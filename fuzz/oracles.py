@@ -347,9 +347,9 @@ class Oracles:
             lines = range(max(c.first_line, 0), min(c.first_line + c.nlines, nlines_table))
             for ln in lines:
                 if base_line + ln in seen:
-                    return self.finding(K.REDUNDANT_CLEAN, "twice", t.lvl, rec,
+                    return self.finding(K.REDUNDANT_CLEAN, "twice", None, rec,
                                         f"one sync cleaned line {(base_line + ln) * line_bytes:#x}"
-                                        f" twice")
+                                        f" (L{t.lvl}) twice")
                 seen.add(base_line + ln)
             # lines holding no entry of the range changed since a sync walk last cleaned them
             blk = self.var.block_size(t.lvl)
@@ -364,7 +364,7 @@ class Oracles:
             for ln in lines:
                 if ln not in needed:
                     return self.finding(
-                        K.REDUNDANT_CLEAN, "unchanged", t.lvl, rec,
+                        K.REDUNDANT_CLEAN, "unchanged", None, rec,
                         f"one sync cleaned line {(base_line + ln) * line_bytes:#x} (L{t.lvl}) "
                         f"holding no entry of the range stored to since a sync last cleaned it")
         return None

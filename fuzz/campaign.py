@@ -1,0 +1,214 @@
+"""A campaign: N Atheris workers on one corpus, live progress, then a bucket table and
+`<crashes>/summary.json`.
+
+Life cycle of a finding: found by a worker (bucket written atomically by `fuzz.triage`) ->
+counted by every worker that meets it again -> listed here and in summary.json -> reduced with
+`python -m fuzz minimize` -> reported with `python -m fuzz export`.
+
+Resuming: the corpus folder is libFuzzer's; running again with the same `--corpus` continues from
+everything found so far, and buckets already on disk are only counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import codec
+from .replay import load_input
+from .triage import atomic_write, load_buckets
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(__file__).resolve().parent / "target.py"
+SEEDS = ROOT / "corpus" / "differential"
+_STATUS = re.compile(r"^#(\d+)\s")
+_FIELDS = {name: re.compile(rf"\b{name}: (\d+)") for name in ("cov", "corp", "rss")}
+_DONE = re.compile(r"^Done (\d+) runs in (\d+) second")
+
+
+@dataclass
+class Worker:
+    index: int
+    proc: subprocess.Popen
+    log: Path
+    execs: int = 0
+    cov: int = 0
+    corpus: int = 0
+    rss_first: int | None = None
+    rss: int = 0
+    done: bool = False
+    lines: list[str] = field(default_factory=list)
+
+    def feed(self, line: str) -> None:
+        m = _STATUS.match(line)
+        if m:
+            self.execs = max(self.execs, int(m.group(1)))
+            f = {k: r.search(line) for k, r in _FIELDS.items()}
+            if f["cov"]:
+                self.cov = max(self.cov, int(f["cov"].group(1)))
+            if f["corp"]:
+                self.corpus = int(f["corp"].group(1))
+            if f["rss"]:
+                self.rss = int(f["rss"].group(1))
+                if self.rss_first is None:
+                    self.rss_first = self.rss
+        d = _DONE.match(line)
+        if d:
+            self.execs = max(self.execs, int(d.group(1)))
+            self.done = True
+
+
+@dataclass
+class Options:
+    variant: str = "v1"
+    seconds: int | None = None
+    jobs: int = 1
+    config: str = ""
+    corpus: Path = Path("out/corpus")
+    crashes: Path = Path("out/crashes")
+    strict: bool = False
+    stop_first: bool = False
+    seeds: bool = True
+    libfuzzer: list[str] = field(default_factory=list)
+    progress_every: float = 5.0
+
+
+def write_seeds(dest: Path) -> int:
+    """Binary forms of the readable seeds in corpus/differential, for libFuzzer."""
+    dest.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for p in sorted(SEEDS.glob("*.ops")):
+        atomic_write(dest / (p.stem + ".bin"), codec.encode(load_input(p)))
+        n += 1
+    return n
+
+
+def run_campaign(opt: Options, out=sys.stdout) -> int:
+    opt.corpus.mkdir(parents=True, exist_ok=True)
+    opt.crashes.mkdir(parents=True, exist_ok=True)
+    logs = opt.crashes / "logs"
+    logs.mkdir(exist_ok=True)
+    dirs = [str(opt.corpus)]
+    if opt.seeds:
+        seed_dir = opt.crashes.parent / "seeds"
+        write_seeds(seed_dir)
+        dirs.append(str(seed_dir))
+    env = dict(os.environ, IOPGFUZZ_VARIANT=opt.variant, IOPGFUZZ_CRASHES=str(opt.crashes),
+               IOPGFUZZ_CONFIG=opt.config, IOPGFUZZ_STRICT="1" if opt.strict else "0",
+               IOPGFUZZ_STOP_FIRST="1" if opt.stop_first else "0",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    flags = ["-max_len=2048", "-print_final_stats=1", "-rss_limit_mb=4096", "-timeout=10",
+             f"-artifact_prefix={opt.crashes}/"]
+    if opt.seconds is not None:
+        flags.append(f"-max_total_time={opt.seconds}")
+    flags += opt.libfuzzer
+    buckets_before = {b["signature"] for b in load_buckets(opt.crashes)}
+    start = time.time()
+    workers: list[Worker] = []
+    for i in range(opt.jobs):
+        log = logs / f"worker-{i}.log"
+        cmd = [sys.executable, str(TARGET), f"-seed={int(start) % 100000 + i}", *flags, *dirs]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", start_new_session=True)
+        w = Worker(i, proc, log)
+        workers.append(w)
+        threading.Thread(target=_pump, args=(w,), daemon=True).start()
+    print(f"campaign: variant {opt.variant}, {opt.jobs} worker(s), corpus {opt.corpus}, "
+          f"buckets in {opt.crashes}" + (f", {opt.seconds} s" if opt.seconds else
+                                         ", until interrupted (Ctrl-C)"), file=out, flush=True)
+    interrupted = False
+    try:
+        while any(w.proc.poll() is None for w in workers):
+            time.sleep(0.5)
+            if time.time() - start >= opt.progress_every * (1 + getattr(run_campaign, "_n", 0)):
+                run_campaign._n = getattr(run_campaign, "_n", 0) + 1
+                _progress(workers, opt, start, out)
+    except KeyboardInterrupt:
+        interrupted = True
+        for w in workers:
+            if w.proc.poll() is None:
+                os.killpg(w.proc.pid, signal.SIGINT)
+        for w in workers:
+            try:
+                w.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(w.proc.pid, signal.SIGKILL)
+    run_campaign._n = 0
+    seconds = time.time() - start
+    time.sleep(0.2)
+    summary = _summary(workers, opt, start, seconds, buckets_before)
+    atomic_write(opt.crashes / "summary.json", json.dumps(summary, indent=1))
+    _table(summary, out)
+    failed = [w for w in workers if w.proc.returncode not in (0, None) and not interrupted
+              and not opt.stop_first]
+    for w in failed:
+        print(f"worker {w.index} exited with {w.proc.returncode}; last lines of {w.log}:",
+              file=out)
+        print("\n".join(w.lines[-15:]), file=out)
+    crash_kinds = [b for b in summary["buckets"]
+                   if opt.strict or b["kind"] not in ("cmo-regression", "redundant-clean")]
+    if failed:
+        return 2
+    return 1 if crash_kinds else 0
+
+
+def _pump(w: Worker) -> None:
+    with open(w.log, "w") as log:
+        for line in w.proc.stdout:
+            log.write(line)
+            w.feed(line)
+            if line.startswith(("NEW BUCKET", "Traceback", "===", "==")) or "Error" in line:
+                w.lines.append(line.rstrip())
+            w.lines = w.lines[-50:]
+
+
+def _progress(workers: list[Worker], opt: Options, start: float, out) -> None:
+    t = time.time() - start
+    execs = sum(w.execs for w in workers)
+    buckets = load_buckets(opt.crashes)
+    kinds = sorted({b["kind"] for b in buckets})
+    print(f"[{t:6.0f}s] execs {execs:>9}  exec/s {execs / max(t, 1e-9):7.0f}  "
+          f"cov {max((w.cov for w in workers), default=0):>5}  "
+          f"corpus {max((w.corpus for w in workers), default=0):>5}  "
+          f"buckets {len(buckets):>3} ({', '.join(kinds) or '-'})", file=out, flush=True)
+
+
+def _summary(workers, opt, start, seconds, before) -> dict:
+    execs = sum(w.execs for w in workers)
+    buckets = []
+    for b in load_buckets(opt.crashes):
+        first = b["first_seen"]
+        buckets.append({"signature": b["signature"], "kind": b["kind"], "count": b["count"],
+                        "first_seen_s": None if first is None else round(first - start, 2),
+                        "reproducer": b["reproducer"], "new": b["signature"] not in before})
+    buckets.sort(key=lambda b: (b["first_seen_s"] is None, b["first_seen_s"] or 0))
+    first_by_kind: dict[str, float] = {}
+    for b in buckets:
+        if b["first_seen_s"] is not None and b["first_seen_s"] >= 0:
+            first_by_kind.setdefault(b["kind"], b["first_seen_s"])
+    return {"variant": opt.variant, "jobs": opt.jobs, "execs": execs,
+            "exec_per_sec": round(execs / seconds, 1) if seconds else 0.0,
+            "seconds": round(seconds, 1), "first_by_kind": first_by_kind,
+            "rss_mb": {"start": [w.rss_first for w in workers], "end": [w.rss for w in workers]},
+            "buckets": buckets}
+
+
+def _table(summary: dict, out) -> None:
+    print(f"\n{summary['execs']} execs in {summary['seconds']} s "
+          f"({summary['exec_per_sec']} exec/s over {summary['jobs']} worker(s)); "
+          f"{len(summary['buckets'])} bucket(s)", file=out)
+    if summary["buckets"]:
+        print(f"{'kind':<22} {'count':>7} {'first(s)':>9}  signature", file=out)
+        for b in summary["buckets"]:
+            first = "-" if b["first_seen_s"] is None else f"{b['first_seen_s']:.1f}"
+            print(f"{b['kind']:<22} {b['count']:>7} {first:>9}  {b['signature']}", file=out)
+            print(f"{'':<42}{b['reproducer']}", file=out)
+    out.flush()
