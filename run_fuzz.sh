@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The main job.  Until the campaign driver exists (issue 4) this runs the model's self-check:
-# the kernel's own selftest sequence on every configuration with a non-coherent walker,
-# checking after every step that the SMMU reads what the CPU wrote.
+# The main job: an Atheris campaign (creates .venv on first use).
+#
+#   ./run_fuzz.sh [--variant V] [--time S] [--jobs N] [--config FILTER] [--corpus D]
+#                 [--crashes D] [--strict] [--stop-first] [--no-seeds] [--coverage]
+#                 [-- LIBFUZZER_FLAGS]
+#
+# Defaults: variant v1, every configuration, one worker, until interrupted (Ctrl-C), corpus in
+# out/corpus, buckets and summary.json in out/crashes.  See docs/campaigns.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/venv.sh
 ensure_venv "fuzz,test"
-exec "$VENV/bin/python" -m fuzz "$@"
+exec "$VENV/bin/python" -m fuzz campaign "$@"

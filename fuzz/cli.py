@@ -72,7 +72,15 @@ def cmd_campaign(args: argparse.Namespace) -> int:
                   corpus=Path(args.corpus), crashes=Path(args.crashes), strict=args.strict,
                   stop_first=args.stop_first, seeds=not args.no_seeds,
                   libfuzzer=args.libfuzzer)
-    return run_campaign(opt)
+    code = run_campaign(opt)
+    if args.coverage:
+        from fuzz.coverage_report import coverage_report
+
+        out = Path(args.crashes) / "coverage"
+        n, pct = coverage_report(Path(args.corpus), out, args.variant)
+        print(f"coverage: replayed {n} corpus inputs; {pct:.1f}% of model/ and fuzz/ "
+              f"statements+branches; HTML in {out}/index.html")
+    return code
 
 
 def cmd_triage(args: argparse.Namespace) -> int:
@@ -123,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--crashes", default="out/crashes", metavar="D")
     c.add_argument("--strict", action="store_true", help="efficiency findings are crashes")
     c.add_argument("--stop-first", action="store_true", help="stop at the first finding")
+    c.add_argument("--coverage", action="store_true",
+                   help="afterwards, replay the corpus under coverage.py into <crashes>/coverage")
     c.add_argument("--no-seeds", action="store_true",
                    help="start from the corpus folder alone (no corpus/differential seeds)")
     c.add_argument("libfuzzer", nargs="*", metavar="-- LIBFUZZER_FLAGS")

@@ -13,8 +13,9 @@ changes how the range is walked:
   range therefore cleans nothing, and two syncs that share a line clean it once;
 * holes and table PTEs are never cleaned (table PTEs were cleaned when installed);
 * an error stops the walk (`if (ret) break;`), and the driver returns it;
-* size 0 is a no-op (iommu_map_sg syncs 0 bytes when every segment was a bus address), and an
-  out-of-range request is refused with a WARN, TTBR1-aware like map and unmap.
+* size 0 is a no-op (iommu_map_sg syncs 0 bytes when every segment was a bus address); a start
+  outside the input range is refused with a WARN, TTBR1-aware like map and unmap; an end beyond
+  it is clipped (whatever the core managed to map there is in range).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from model.kapi import (
 from .base import Variant
 
 _SW_SYNC = np.uint64(ARM_LPAE_PTE_SW_SYNC)
+U64 = (1 << 64) - 1
 _TYPE_MASK = np.uint64(3)
 
 
@@ -111,13 +113,17 @@ def arm_lpae_iotlb_sync_map(ops, iova: int, size: int) -> int:
     iova, size = u64(iova), u64(size)
     if not size:
         return 0
-    last = iova + size - 1
-    iaext, iaext_last = sar64(iova, cfg.ias), sar64(last, cfg.ias)
-    if cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1:
-        iaext, iaext_last = ~iaext, ~iaext_last
-    if WARN_ON(data, iaext or iaext_last or last >> 64, "arm_lpae_iotlb_sync_map:range",
-               f"iova={iova:#x} size={size:#x}"):
+    iaext = sar64(iova, cfg.ias)
+    ttbr1 = bool(cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1)
+    if ttbr1:
+        iaext = ~iaext
+    if WARN_ON(data, iaext, "arm_lpae_iotlb_sync_map:range", f"iova={iova:#x}"):
         return -ERANGE
+    # The end is clipped, not refused: map_pages has already checked every page it wrote, and
+    # a range the core could map (even through its own pgcount truncation) must not turn into
+    # a sync failure that unmaps it again.
+    top = U64 if ttbr1 else (1 << cfg.ias) - 1
+    last = min(iova + size - 1, top)
     return __arm_lpae_iotlb_sync_map(data, iova, last, data.start_level, pgd(data))
 
 

@@ -1,0 +1,26 @@
+"""Which model branches a corpus reaches: replay every input under coverage.py, write HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .executor import run_scenario
+from .plugins import load_variant
+from .replay import load_input
+
+
+def coverage_report(corpus: Path, out: Path, variant: str) -> tuple[int, float]:
+    import coverage  # the `fuzz` extra installs it
+
+    cov = coverage.Coverage(source=["model", "fuzz"], branch=True,
+                            omit=["*/fuzz/target.py", "*/fuzz/campaign.py"])
+    v = load_variant(variant)
+    files = sorted(p for p in Path(corpus).rglob("*") if p.is_file())
+    cov.start()
+    try:
+        for p in files:
+            run_scenario(load_input(p), v)
+    finally:
+        cov.stop()
+    total = cov.html_report(directory=str(out), title=f"iopgfuzz corpus coverage ({variant})")
+    return len(files), total
