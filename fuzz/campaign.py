@@ -125,12 +125,15 @@ def run_campaign(opt: Options, out=sys.stdout) -> int:
           f"buckets in {opt.crashes}" + (f", {opt.seconds} s" if opt.seconds else
                                          ", until interrupted (Ctrl-C)"), file=out, flush=True)
     interrupted = False
+    next_report = opt.progress_every
     try:
         while any(w.proc.poll() is None for w in workers):
             time.sleep(0.5)
-            if time.time() - start >= opt.progress_every * (1 + getattr(run_campaign, "_n", 0)):
-                run_campaign._n = getattr(run_campaign, "_n", 0) + 1
+            elapsed = time.time() - start
+            if elapsed >= next_report:
                 _progress(workers, opt, start, out)
+                # every few seconds at first, then every half minute
+                next_report = elapsed + (opt.progress_every if elapsed < 60 else 30)
     except KeyboardInterrupt:
         interrupted = True
         for w in workers:
@@ -141,7 +144,6 @@ def run_campaign(opt: Options, out=sys.stdout) -> int:
                 w.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(w.proc.pid, signal.SIGKILL)
-    run_campaign._n = 0
     seconds = time.time() - start
     time.sleep(0.2)
     summary = _summary(workers, opt, start, seconds, buckets_before)
