@@ -91,7 +91,8 @@ def write_seeds(dest: Path) -> int:
     return n
 
 
-def run_campaign(opt: Options, out=sys.stdout) -> int:
+def run_campaign(opt: Options, out=None) -> int:
+    out = out or sys.stdout
     opt.corpus.mkdir(parents=True, exist_ok=True)
     opt.crashes.mkdir(parents=True, exist_ok=True)
     logs = opt.crashes / "logs"

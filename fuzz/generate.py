@@ -26,6 +26,8 @@ FORMAT_WEIGHTS = (("arm64-s1", 5), ("arm64-s2", 4), ("arm32-s1", 1), ("arm32-s2"
                   ("mali", 1))
 IAS_CHOICES = (32, 36, 39, 40, 42, 44, 47, 48, 52)
 OAS_CHOICES = (32, 36, 40, 42, 44, 48, 52)
+#: (max ias, max oas) of the formats that restrict them (kernel-semantics §1.5)
+FORMAT_LIMITS = {"arm32-s1": (32, 40), "arm32-s2": (40, 40), "mali": (48, 40)}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ def random_config(r: random.Random) -> Config:
         fmt = r.choices([f for f, _ in FORMAT_WEIGHTS], [w for _, w in FORMAT_WEIGHTS])[0]
         granule = r.choice((1 << 12, 1 << 12, 1 << 14, 1 << 16))
         ias, oas = r.choice(IAS_CHOICES), r.choice(OAS_CHOICES)
+        if fmt in FORMAT_LIMITS:                   # the 32-bit and Mali formats' own limits
+            max_ias, max_oas = FORMAT_LIMITS[fmt]
+            granule = 1 << 12
+            ias = r.choice([v for v in IAS_CHOICES if v <= max_ias])
+            oas = r.choice([v for v in OAS_CHOICES if v <= max_oas])
         if r.random() < 0.4:
             oas = max(oas, ias) if ias in OAS_CHOICES else oas
         quirks = 0

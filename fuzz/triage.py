@@ -62,7 +62,8 @@ class Triage:
             c = self.counts.setdefault(f.signature, [0, time.time()])
             c[0] += 1
             h = signature_hash(f.signature)
-            if h in self.known:
+            if h in self.known or (bucket_dir(self.root, f) / "report.txt").exists():
+                self.known.add(h)           # (another worker may have opened it meanwhile)
                 continue
             self.known.add(h)
             self.write_bucket(data, res, f, trace)
