@@ -174,13 +174,14 @@ def arm_lpae_max_entries(i: int, data: ArmLpaeIoPgtable) -> int:
 
 def iopte_deref(pte: int, data: ArmLpaeIoPgtable) -> Ptep:
     """`__va(iopte_to_paddr(pte, data))`.  A PTE that points at no table is a wild pointer:
-    the model records it and hands back a pointer into a detached poisoned page."""
+    the model records it and hands back a pointer into the world's one scratch page, which has
+    no entries (every access is out of bounds and recorded) and reads as zeros, so a walk
+    that has gone astray stops there instead of fanning out through garbage."""
     pa = iopte_to_paddr(pte, ARM_LPAE_GRANULE(data))
     t = data.mem.lookup(pa)
     if t is None:
         data.events.record(ev.BAD_POINTER, "iopte_deref", f"pte={pte:#x} -> pa {pa:#x}")
-        t = Table(pa, 0, ARM_LPAE_GRANULE(data), data.mem.line, -1, 0, 0)
-        t.freed = True
+        t = data.mem.wild_table()
     return Ptep(data.mem, t, 0)
 
 

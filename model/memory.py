@@ -169,6 +169,7 @@ class Memory:
     #: Entries that may still be written or allocated (None: unlimited); see BudgetExhausted.
     budget: int | None = None
     _seq: int = 0
+    _wild: Table | None = None
     _next_pa: int = 0
     _serial: int = 0
 
@@ -210,6 +211,13 @@ class Memory:
         t.cpu[:] = POISON_FREED
         t.mem[:] = POISON_FREED
         t.dirty[:] = False
+
+    def wild_table(self) -> Table:
+        """Where wild pointers land: no logical entries, 64K of zeros, never in `tables`."""
+        if self._wild is None:
+            self._wild = Table(0xDEAD_0000_0000, 0, 1 << 16, self.line, -1, 0, 0, 1 << 16)
+            self._wild.mem[:] = 0
+        return self._wild
 
     def lookup(self, pa: int) -> Table | None:
         """The table whose first byte is at `pa` (freed ones included), else None."""
