@@ -12,7 +12,7 @@ import re
 
 import numpy as np
 
-from model import World
+from model import KernelBug, World
 from model.events import BUG, MEMORY_KINDS, WARN
 from model.pte import HW_MASK
 from model.smmu import BAD_WALK_REASONS
@@ -54,9 +54,9 @@ class Oracles:
         if out:
             return out
         out += self.crash(rec)
+        out += self.errors(rec)          # first: it may replay the core's unwind on the reference
         out += self.memory_safety(rec)
         out += self.footprint(rec)
-        out += self.errors(rec)
         out += self.warns(rec)
         out += self.returns(rec)
         out += self.staleness(rec)
@@ -195,10 +195,17 @@ class Oracles:
         """The core unmapped the range after the variant's sync failed; do the same on the
         reference (whose map succeeded) so that both worlds stay comparable."""
         op = rec.op
-        if isinstance(op, O.Map) and rec.ref.ret == 0:
-            self.ref.unmap(op.iova, op.size)
-        elif isinstance(op, O.MapSg) and self._succeeded(op, rec.ref.ret):
-            self.ref.unmap(op.iova, rec.ref.ret)
+        mark = self.ref.events.mark()
+        try:
+            if isinstance(op, O.Map) and rec.ref.ret == 0:
+                self.ref.unmap(op.iova, op.size)
+            elif isinstance(op, O.MapSg) and self._succeeded(op, rec.ref.ret):
+                self.ref.unmap(op.iova, rec.ref.ret)
+        except KernelBug as bug:          # the executor stops after a crashed world
+            rec.ref.crashed = str(bug)
+        # what the kernel's own unwind does (WARNs, out-of-bounds on a bogus range) is the
+        # reference's too, not the variant's
+        rec.ref.events = rec.ref.events + self.ref.events.since(mark)
 
     # -- warn ------------------------------------------------------------------------------------
 
