@@ -23,7 +23,7 @@ def bench_map_1g(line: int = 64) -> dict:
     npages = SZ_1G // SZ_4K
     oa, ok = w.translate_range(iova, npages, SZ_4K)
     expect = np.uint64(paddr) + np.arange(npages, dtype=np.uint64) * np.uint64(SZ_4K)
-    all_ok = bool(ok.all()) and bool((oa == expect).all())
+    all_ok = bool(ok.all()) and bool(np.equal(oa, expect).all())
     div = w.first_divergence(iova, SZ_1G)
     t2 = time.perf_counter()
     return {"ret": ret, "pages": npages, "translations_ok": all_ok, "divergence": div,

@@ -364,7 +364,7 @@ class Oracles:
             st = c.changed
             if r is not None and len(st):
                 lo_e, hi_e = base + st * blk, base + (st + 1) * blk - 1
-                inr = st[(hi_e >= r[0]) & (lo_e <= r[1])]
+                inr = st[np.greater_equal(hi_e, r[0]) & np.less_equal(lo_e, r[1])]
                 needed = set((inr // t.line_entries).tolist())
             else:
                 needed = set()

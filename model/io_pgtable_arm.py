@@ -263,9 +263,9 @@ def arm_lpae_init_pte(data: ArmLpaeIoPgtable, iova: int, paddr: int, prot: int, 
         types = ptes & np.uint64(3)
         leaf_type = ARM_LPAE_PTE_TYPE_PAGE if (lvl == 3 and fmt != ARM_MALI_LPAE) \
             else ARM_LPAE_PTE_TYPE_BLOCK
-        is_leaf = types == np.uint64(leaf_type)
+        is_leaf = np.equal(types, np.uint64(leaf_type))
         first_leaf = int(np.argmax(is_leaf)) if is_leaf.any() else num_entries
-        is_table = types[:first_leaf] == np.uint64(ARM_LPAE_PTE_TYPE_TABLE)
+        is_table = np.equal(types[:first_leaf], np.uint64(ARM_LPAE_PTE_TYPE_TABLE))
         for i in np.flatnonzero(is_table).tolist():
             # We require an unmap first
             sz = ARM_LPAE_BLOCK_SIZE(lvl, data)
@@ -396,7 +396,7 @@ def __arm_lpae_free_pgtable(data: ArmLpaeIoPgtable, lvl: int, ptep: Ptep) -> Non
         types = ptes & np.uint64(3)
         leaf_type = ARM_LPAE_PTE_TYPE_BLOCK if (lvl < 3 or data.iop.fmt == ARM_MALI_LPAE) \
             else ARM_LPAE_PTE_TYPE_PAGE
-        children = np.flatnonzero((ptes != 0) & (types != np.uint64(leaf_type)))
+        children = np.flatnonzero(np.not_equal(ptes, 0) & np.not_equal(types, np.uint64(leaf_type)))
         for i in children.tolist():
             __arm_lpae_free_pgtable(data, lvl + 1, iopte_deref(int(ptes[i]), data))
 
@@ -436,7 +436,7 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
         i = 0
         if num_entries > 0:
             ptes = ptep.read_many(num_entries)
-            holes = np.flatnonzero(ptes == 0)
+            holes = np.flatnonzero(np.equal(ptes, 0))
             i = int(holes[0]) if len(holes) else num_entries
             if len(holes):
                 _warn(data, not _no_warn(data), "__arm_lpae_unmap:hole-in-batch",
@@ -444,7 +444,8 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
             head = ptes[:i]
             leaf_type = ARM_LPAE_PTE_TYPE_PAGE if (lvl == 3 and iop.fmt != ARM_MALI_LPAE) \
                 else ARM_LPAE_PTE_TYPE_BLOCK
-            for j in np.flatnonzero((head & np.uint64(3)) != np.uint64(leaf_type)).tolist():
+            tables = np.not_equal(head & np.uint64(3), np.uint64(leaf_type))
+            for j in np.flatnonzero(tables).tolist():
                 __arm_lpae_clear_pte(ptep + j, iop.cfg, 1)
                 # Also flush any partial walks
                 io_pgtable_tlb_flush_walk(data, u64(iova + j * size), size,

@@ -340,7 +340,7 @@ class Memory:
             return np.zeros(0, dtype=np.int64)
         le = t.line_entries
         a, b = lo_line * le, hi_line * le
-        newer = t.wseq[a:b] > np.repeat(t.synced_seq[lo_line:hi_line], le)
+        newer = np.greater(t.wseq[a:b], np.repeat(t.synced_seq[lo_line:hi_line], le))
         return np.flatnonzero(newer) + a
 
     def writeback(self, tables=None) -> int:

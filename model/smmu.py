@@ -178,11 +178,11 @@ def _diverge(data, table: Table, lvl: int, lo: int, hi: int) -> Divergence | Non
     hw = np.uint64(HW_MASK)
     cpu = table.cpu[i0:i0 + n] & hw
     mem = table.mem[i0:i0 + n] & hw
-    diff = np.flatnonzero(cpu != mem)
+    diff = np.flatnonzero(np.not_equal(cpu, mem))
     stop = int(diff[0]) if len(diff) else n
     if lvl < 3:
         granule = ARM_LPAE_GRANULE(data)
-        for j in np.flatnonzero((cpu[:stop] & np.uint64(3)) == np.uint64(3)).tolist():
+        for j in np.flatnonzero(np.equal(cpu[:stop] & np.uint64(3), np.uint64(3))).tolist():
             e_lo = max(lo, base + j * block)
             e_hi = min(hi, base + (j + 1) * block - 1)
             child = data.mem.lookup(iopte_to_paddr(int(cpu[j]), granule))
@@ -226,7 +226,7 @@ def _translate(data, table, lvl, lo, hi, origin, page, view, oa, ok) -> None:
     types = descs & np.uint64(3)
     if lvl == 3 and block == page:
         want = 1 if data.iop.fmt == ARM_MALI_LPAE else 3
-        good = types == np.uint64(want)
+        good = np.equal(types, np.uint64(want))
         p0 = (base - origin) // page
         sl = slice(p0, p0 + n)
         oa[sl] = np.where(good, iopte_to_paddr_np(descs, granule), 0)
@@ -276,13 +276,13 @@ def _hole(data, table: Table, lvl: int, lo: int, hi: int, view: str) -> int | No
     types = descs & np.uint64(3)
     if lvl == 3:
         want = 1 if data.iop.fmt == ARM_MALI_LPAE else 3
-        bad = np.flatnonzero(types != np.uint64(want))
+        bad = np.flatnonzero(np.not_equal(types, np.uint64(want)))
         return None if not len(bad) else max(lo, base + int(bad[0]) * block)
     valid_block = np.uint64(1) if block_allowed(data, lvl) else np.uint64(99)
-    bad = np.flatnonzero((types != np.uint64(3)) & (types != valid_block))
+    bad = np.flatnonzero(np.not_equal(types, np.uint64(3)) & np.not_equal(types, valid_block))
     stop = int(bad[0]) if len(bad) else n
     granule = ARM_LPAE_GRANULE(data)
-    for j in np.flatnonzero(types[:stop] == np.uint64(3)).tolist():
+    for j in np.flatnonzero(np.equal(types[:stop], np.uint64(3))).tolist():
         child = data.mem.lookup(iopte_to_paddr(int(descs[j]), granule))
         e_lo = max(lo, base + j * block)
         if child is None or child.lvl != lvl + 1:

@@ -56,23 +56,24 @@ def arm_lpae_sync_leaf_lines(data, ptep, first: int, ptes: np.ndarray, lvl: int,
                              table_entries: int) -> None:
     """Clean the lines of `ptep[first:first+len(ptes)]` that hold an unsynced leaf, one call
     per run of consecutive lines, then mark every leaf of those lines as synced."""
-    leaf = (ptes & _TYPE_MASK) == np.uint64(leaf_type(data, lvl))
-    need = np.flatnonzero(leaf & ((ptes & _SW_SYNC) == 0)) + first
+    leaf = np.equal(ptes & _TYPE_MASK, np.uint64(leaf_type(data, lvl)))
+    need = np.flatnonzero(leaf & np.equal(ptes & _SW_SYNC, 0)) + first
     if not len(need):
         return
     per_line = cache_line_size(data) // 8
     lines = np.unique(need // per_line)
-    breaks = np.flatnonzero(np.diff(lines) != 1) + 1
+    breaks = np.flatnonzero(np.not_equal(np.diff(lines), 1)) + 1
     for run in np.split(lines, breaks):
         # from the first unsynced leaf of the run's first line to the last of its last line
-        in_run = need[(need // per_line >= run[0]) & (need // per_line <= run[-1])]
+        in_run = need[np.greater_equal(need // per_line, run[0])
+                      & np.less_equal(need // per_line, run[-1])]
         a, b = int(in_run[0]), int(in_run[-1]) + 1
         arm_lpae_sync_pte(ptep + a, b - a, data)
         # mark: whole lines, clipped to the table (the leaves of these lines are now clean)
         lo = int(run[0]) * per_line
         hi = min((int(run[-1]) + 1) * per_line, table_entries)
         span = (ptep + lo).read_many(hi - lo)
-        is_leaf = (span & _TYPE_MASK) == np.uint64(leaf_type(data, lvl))
+        is_leaf = np.equal(span & _TYPE_MASK, np.uint64(leaf_type(data, lvl)))
         (ptep + lo).write_many(np.where(is_leaf, span | _SW_SYNC, span))
 
 
@@ -96,7 +97,7 @@ def __arm_lpae_iotlb_sync_map(data, iova: int, last: int, lvl: int, ptep) -> int
 
     if lvl < ARM_LPAE_MAX_LEVELS - 1:
         base = iova & ~(block_size - 1)
-        tables = np.flatnonzero((ptes & _TYPE_MASK) == np.uint64(ARM_LPAE_PTE_TYPE_TABLE))
+        tables = np.flatnonzero(np.equal(ptes & _TYPE_MASK, np.uint64(ARM_LPAE_PTE_TYPE_TABLE)))
         for i in tables.tolist():
             start = max(iova, base + i * block_size)
             end = min(last, base + (i + 1) * block_size - 1)

@@ -61,10 +61,10 @@ def __arm_lpae_iotlb_sync_map(data, iova: int, size: int, lvl: int, ptep, *,
         i = 0
         while i < num_entries:
             ahead = (ptep + i).peek_many(num_entries - i)
-            is_table = (ahead & np.uint64(3)) == np.uint64(ARM_LPAE_PTE_TYPE_TABLE)
+            is_table = np.equal(ahead & np.uint64(3), np.uint64(ARM_LPAE_PTE_TYPE_TABLE))
             t = int(np.argmax(is_table)) if is_table.any() else len(ahead)
             run = (ptep + i).read_many(min(t + 1, len(ahead)))
-            empty = int(np.count_nonzero(run == 0))
+            empty = int(np.count_nonzero(np.equal(run, 0)))
             WARN_ON_MANY(data, empty, "__arm_lpae_iotlb_sync_map:empty",
                          f"lvl={lvl} from idx={sync_idx_start + i}")
             if t == len(ahead):                 # no table PTE before the end of the loop
