@@ -97,10 +97,74 @@ def cmd_triage(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS
 
 
+def cmd_minimize(args: argparse.Namespace) -> int:
+    from fuzz.minimize import minimize_file, plural
+    from fuzz.ops import OpsSyntaxError
+    from fuzz.plugins import VariantLoadError
+
+    try:
+        res, _ = minimize_file(args.file, args.output, args.variant, args.signature,
+                               args.max_replays)
+    except (OpsSyntaxError, VariantLoadError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"signature: {res.signature}")
+    print(f"{plural(len(res.original.ops), 'op')} -> {plural(len(res.scenario.ops), 'op')} "
+          f"({plural(res.replays, 'replay')}"
+          + ("; replay budget exhausted, may not be minimal" if res.exhausted else "")
+          + f"); wrote {args.output}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from fuzz.export import ExportError, export_file
+    from fuzz.ops import OpsSyntaxError
+    from fuzz.plugins import VariantLoadError
+    from fuzz.triage import atomic_write
+
+    try:
+        text, warnings = export_file(args.file, args.format, args.variant)
+        if args.output:
+            atomic_write(Path(args.output), text)
+    except (OpsSyntaxError, VariantLoadError, ExportError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if args.output:
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fuzz.bench import main as bench_main
 
     return bench_main()
+
+
+def cmd_hypothesis(args: argparse.Namespace) -> int:
+    """A Hypothesis-only campaign (no coverage guidance), the baseline for Atheris."""
+    from fuzz.hypo_campaign import print_summary, run_hypothesis_campaign, write_json
+    from fuzz.plugins import VariantLoadError, load_variant
+
+    try:
+        variant = load_variant(args.variant)
+    except VariantLoadError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    camp = run_hypothesis_campaign(variant, args.time, args.seed, args.max_ops)
+    print_summary(camp)
+    if args.output:
+        write_json(camp, args.output)
+        print(f"summary written to {args.output}")
+    kinds = {b.kind for b in camp.buckets.values()}
+    if not args.strict:
+        kinds -= {"cmo-regression", "redundant-clean"}
+    return EXIT_FINDINGS if kinds else EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,8 +204,36 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("triage", help="list the buckets of a crashes folder")
     t.add_argument("dir", nargs="?", default="out/crashes")
     t.set_defaults(func=cmd_triage)
+    m = sub.add_parser("minimize", help="shrink an input while a finding signature stays")
+    m.add_argument("file", metavar="FILE", help=".ops text or binary input")
+    m.add_argument("-o", "--output", required=True, metavar="OUT.ops")
+    m.add_argument("--variant", default="v1", help="as for replay (default: v1)")
+    m.add_argument("--signature", default=None, metavar="SIG",
+                   help="the signature to keep (default: the first correctness finding's, "
+                        "else the first finding's)")
+    m.add_argument("--max-replays", type=int, default=3000, metavar="N",
+                   help="replay budget (default: 3000)")
+    m.set_defaults(func=cmd_minimize)
+    e = sub.add_parser("export", help="turn an input into a pytest or KUnit regression test")
+    e.add_argument("file", metavar="FILE", help=".ops text or binary input")
+    e.add_argument("--format", required=True, choices=("pytest", "kunit"))
+    e.add_argument("--variant", default="v1", help="as for replay (default: v1)")
+    e.add_argument("-o", "--output", default=None, metavar="OUT",
+                   help="write here (atomically) instead of to stdout")
+    e.set_defaults(func=cmd_export)
     b = sub.add_parser("bench", help="model benchmark: map and check 1 GiB of 4K pages")
     b.set_defaults(func=cmd_bench)
+    h = sub.add_parser("hypothesis", help="a time-bounded Hypothesis-only campaign (no coverage "
+                                          "guidance): time to the first finding of each kind")
+    h.add_argument("--variant", default="v1")
+    h.add_argument("--time", type=float, default=60.0, metavar="S", help="seconds (default: 60)")
+    h.add_argument("--seed", type=int, default=0, metavar="N", help="Hypothesis seed (default: 0)")
+    h.add_argument("--max-ops", type=int, default=12, metavar="N",
+                   help="ops per scenario at most (default: 12)")
+    h.add_argument("--strict", action="store_true", help="efficiency findings count too")
+    h.add_argument("-o", "--output", default=None, metavar="OUT.json",
+                   help="also write the summary as JSON")
+    h.set_defaults(func=cmd_hypothesis)
     return p
 
 
