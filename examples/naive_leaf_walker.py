@@ -36,7 +36,7 @@ from model.kapi import (
     sync_map_failpoint,
     u64,
 )
-from model.variants.base import Variant
+from model.variants.base import Variant, forwarding_driver_iotlb_sync_map
 
 
 def __naive_sync_map(data, iova: int, last: int, lvl: int, ptep) -> int:
@@ -100,9 +100,5 @@ class NaiveLeafWalker(Variant):
         return None if data.iop.cfg.coherent_walk else naive_iotlb_sync_map
 
     def driver_iotlb_sync_map(self, pgtbl_ops):
-        def arm_smmu_iotlb_sync_map(domain, iova, size):
-            ops = pgtbl_ops
-            if ops is None or ops.iotlb_sync_map is None:
-                return 0
-            return ops.iotlb_sync_map(ops, iova, size)  # the error reaches iommu_map
-        return arm_smmu_iotlb_sync_map
+        # the driver returns the op's value, so the error reaches iommu_map
+        return forwarding_driver_iotlb_sync_map(pgtbl_ops)

@@ -22,3 +22,14 @@ class Variant:
 
     def __repr__(self) -> str:
         return f"<variant {self.name}>"
+
+
+def forwarding_driver_iotlb_sync_map(pgtbl_ops):
+    """PATCH 2/2's `arm_smmu_iotlb_sync_map` as the review asked for it (Mostafa Saleh):
+    `return ops->iotlb_sync_map(ops, iova, size);`, so the error reaches `iommu_map`."""
+    def arm_smmu_iotlb_sync_map(domain, iova, size):
+        ops = pgtbl_ops
+        if ops is None or ops.iotlb_sync_map is None:
+            return 0
+        return ops.iotlb_sync_map(ops, iova, size)
+    return arm_smmu_iotlb_sync_map

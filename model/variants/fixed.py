@@ -45,7 +45,7 @@ from model.kapi import (
     u64,
 )
 
-from .base import Variant
+from .base import Variant, forwarding_driver_iotlb_sync_map
 
 _SW_SYNC = np.uint64(ARM_LPAE_PTE_SW_SYNC)
 U64 = (1 << 64) - 1
@@ -138,9 +138,4 @@ class Fixed(Variant):
         return None if data.iop.cfg.coherent_walk else arm_lpae_iotlb_sync_map
 
     def driver_iotlb_sync_map(self, pgtbl_ops):
-        def arm_smmu_iotlb_sync_map(domain, iova, size):
-            ops = pgtbl_ops
-            if ops is None or ops.iotlb_sync_map is None:
-                return 0
-            return ops.iotlb_sync_map(ops, iova, size)
-        return arm_smmu_iotlb_sync_map
+        return forwarding_driver_iotlb_sync_map(pgtbl_ops)

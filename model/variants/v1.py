@@ -32,7 +32,7 @@ from model.kapi import (
     u64,
 )
 
-from .base import Variant
+from .base import Variant, forwarding_driver_iotlb_sync_map
 
 
 def __arm_lpae_iotlb_sync_map(data, iova: int, size: int, lvl: int, ptep, *,
@@ -151,9 +151,4 @@ class V1Review(V1):
         return arm_lpae_iotlb_sync_map_checked
 
     def driver_iotlb_sync_map(self, pgtbl_ops):
-        def arm_smmu_iotlb_sync_map(domain, iova, size):
-            ops = pgtbl_ops
-            if ops is None or ops.iotlb_sync_map is None:
-                return 0
-            return ops.iotlb_sync_map(ops, iova, size)
-        return arm_smmu_iotlb_sync_map
+        return forwarding_driver_iotlb_sync_map(pgtbl_ops)
