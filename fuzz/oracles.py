@@ -264,7 +264,11 @@ class Oracles:
         if isinstance(op, O.MapSg):
             return op.iova, sum(s.length for s in op.segs if not s.bus)
         if isinstance(op, O.PtMapPages):
-            return op.iova, min(op.pgsize * op.pgcount, U64)
+            # the entries written cover whole pgsize-aligned slots, whatever the iova's offset
+            # (a block at an unaligned iova replaces the table of the whole slot)
+            pgsize = op.pgsize if op.pgsize and not op.pgsize & (op.pgsize - 1) else 1
+            start = op.iova & ~(pgsize - 1)
+            return start, min(pgsize * op.pgcount + (op.iova - start), U64)
         return None
 
     def staleness(self, rec: OpRecord) -> list[Finding]:

@@ -26,6 +26,15 @@ config fmt=arm64-s2 granule=4K ias=44 oas=44 concat=legacy enoent_bug=0
 map 0x7ffff000 0x7ffff000 0xffffffffffe02000
 map 0x7fc0000000 0x7fc0000000 1G
 """,
+    # pt.map_pages of a 1G block at an unaligned iova writes PGD entry 0, replacing the table
+    # that held an already synced 4K page; the block is deferred (no sync was asked for), so
+    # the page's old range is no longer "synced" and reading it is not a stale read.
+    "unaligned-block-replaces-a-synced-table": """# iopgfuzz ops v1
+config fmt=arm32-s1 granule=4K ias=32 oas=40
+map 0x10000000 0x0 4K
+pt.map_pages 0x20000000 0x0 1G 1
+smmu 0x10000000
+""",
 }
 
 
