@@ -38,3 +38,24 @@ def main() -> int:
     leaf = r["stats"]["by_site"]["leaf"]
     print(f"leaf cleans: {leaf['calls']} calls, {leaf['lines']} lines")
     return 0 if r["translations_ok"] and r["divergence"] is None else 1
+
+
+def profile_generated(n: int = 300, seed: int = 5, variant: str = "v1", top: int = 25) -> None:
+    """cProfile of `n` generated scenarios (no instrumentation), sorted by cumulative time."""
+    import cProfile
+    import pstats
+    import random
+
+    from fuzz.executor import run_scenario
+    from fuzz.generate import random_scenario
+    from model.variants import get_variant
+
+    r = random.Random(seed)
+    scenarios = [random_scenario(r) for _ in range(n)]
+    v = get_variant(variant)
+    prof = cProfile.Profile()
+    prof.enable()
+    for sc in scenarios:
+        run_scenario(sc, v)
+    prof.disable()
+    pstats.Stats(prof).sort_stats("cumulative").print_stats(top)

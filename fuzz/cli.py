@@ -142,7 +142,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from fuzz.bench import main as bench_main
+    from fuzz.bench import profile_generated
 
+    if args.profile:
+        profile_generated(variant=args.variant)
+        return EXIT_OK
     return bench_main()
 
 
@@ -222,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write here (atomically) instead of to stdout")
     e.set_defaults(func=cmd_export)
     b = sub.add_parser("bench", help="model benchmark: map and check 1 GiB of 4K pages")
+    b.add_argument("--profile", action="store_true",
+                   help="instead: cProfile 300 generated scenarios (seed 5)")
+    b.add_argument("--variant", default="v1", help="variant for --profile (default: v1)")
     b.set_defaults(func=cmd_bench)
     h = sub.add_parser("hypothesis", help="a time-bounded Hypothesis-only campaign (no coverage "
                                           "guidance): time to the first finding of each kind")
