@@ -30,15 +30,23 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     return worst
 
 
-def cmd_replay(args: argparse.Namespace) -> int:
-    from fuzz.ops import OpsSyntaxError
+def _variant_or_report(spec: str):
+    """The variant `spec` names, or None after printing why it cannot be loaded."""
     from fuzz.plugins import VariantLoadError, load_variant
-    from fuzz.replay import replay_file
 
     try:
-        variant = load_variant(args.variant)
+        return load_variant(spec)
     except VariantLoadError as e:
         print(f"error: {e}", file=sys.stderr)
+        return None
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from fuzz.ops import OpsSyntaxError
+    from fuzz.replay import replay_file
+
+    variant = _variant_or_report(args.variant)
+    if variant is None:
         return EXIT_BAD_INPUT
     worst = EXIT_OK
     for path in args.files:
@@ -153,12 +161,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_hypothesis(args: argparse.Namespace) -> int:
     """A Hypothesis-only campaign (no coverage guidance), the baseline for Atheris."""
     from fuzz.hypo_campaign import print_summary, run_hypothesis_campaign, write_json
-    from fuzz.plugins import VariantLoadError, load_variant
 
-    try:
-        variant = load_variant(args.variant)
-    except VariantLoadError as e:
-        print(f"error: {e}", file=sys.stderr)
+    variant = _variant_or_report(args.variant)
+    if variant is None:
         return EXIT_BAD_INPUT
     camp = run_hypothesis_campaign(variant, args.time, args.seed, args.max_ops)
     print_summary(camp)
