@@ -52,7 +52,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
     res = run_scenario(decode(data), VARIANT)
     if not res.findings:
         return
-    new = TRIAGE.record(data, res, format_trace(res))
+    new = TRIAGE.record(data, res, lambda: format_trace(res))   # traced only for new buckets
     for f in new:
         crash = STRICT or f.kind not in EFFICIENCY_KINDS
         print(f"\nNEW BUCKET {f.signature}  ({'finding' if crash else 'note'}: {f.message})",

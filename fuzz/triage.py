@@ -56,7 +56,9 @@ class Triage:
         self.known = {p.name for p in self.root.glob("*/*") if (p / "report.txt").exists()}
         self._last_flush = 0.0
 
-    def record(self, data: bytes, res, trace: str | None = None) -> list[Finding]:
+    def record(self, data: bytes, res, trace=None) -> list[Finding]:
+        """`trace` is the report's trace text, or a function giving it (called only when a new
+        bucket is written, so known findings cost no formatting)."""
         new = []
         for f in res.findings:
             c = self.counts.setdefault(f.signature, [0, time.time()])
@@ -83,6 +85,8 @@ class Triage:
                   f"op: {f.op_index}", f"message: {f.message}", f"versions: {versions()}",
                   f"found: {time.strftime('%Y-%m-%d %H:%M:%S')}",
                   f"replay: python -m fuzz replay {d / 'input.ops'} --variant {res.variant}", ""]
+        if callable(trace):
+            trace = trace()
         if trace:
             report.append(trace)
         atomic_write(d / "report.txt", "\n".join(report))     # written last: marks complete
