@@ -20,11 +20,9 @@ class IommuDomain:
     events: EventLog
 
 
-@dataclass
 class IotlbGather:
-    """`struct iommu_iotlb_gather`; the model only counts the final sync."""
-
-    pages: int = 0
+    """`struct iommu_iotlb_gather`.  The model has no TLB: the gather carries nothing; the
+    pages it would collect are counted in `TlbCounters.add_page`."""
 
 
 def iommu_pgsize(domain: IommuDomain, iova: int, paddr: int, size: int,

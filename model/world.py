@@ -215,7 +215,3 @@ class World:
         """(freed, CPU view of its logical entries) of the table at `pa`, or None."""
         t = self.data.mem.lookup(pa)
         return None if t is None else (t.freed, t.cpu[:t.entries])
-
-    def cpu_entries(self) -> dict[int, np.ndarray]:
-        """CPU view of every live table, keyed by physical address (for state comparison)."""
-        return {t.pa: t.cpu[:t.entries] for t in self.data.mem.live_tables()}
