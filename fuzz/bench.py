@@ -59,3 +59,77 @@ def profile_generated(n: int = 300, seed: int = 5, variant: str = "v1", top: int
         run_scenario(sc, v)
     prof.disable()
     pstats.Stats(prof).sort_stats("cumulative").print_stats(top)
+
+
+def _seed_scenarios():
+    from fuzz.campaign import SEEDS
+    from fuzz.ops import parse_scenario
+
+    files = sorted(SEEDS.glob("*.ops"))
+    return [(f.name, parse_scenario(f.read_text(), str(f))) for f in files]
+
+
+def bench_seeds(variant: str = "v1", seconds: float = 5.0) -> dict:
+    """Executions per second over the seed corpus, uninstrumented (the harness's own speed),
+    and the slowest seed.  Round-robin over the seeds for `seconds`."""
+    from fuzz.executor import run_scenario
+    from model.variants import get_variant
+
+    v = get_variant(variant)
+    seeds = _seed_scenarios()
+    for _, sc in seeds:                  # warm up (imports, first allocations)
+        run_scenario(sc, v)
+    worst: dict[str, float] = {name: 0.0 for name, _ in seeds}
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for name, sc in seeds:
+            t = time.perf_counter()
+            run_scenario(sc, v)
+            worst[name] = max(worst[name], time.perf_counter() - t)
+            n += 1
+    dt = time.perf_counter() - t0
+    return {"execs": n, "seconds": dt, "exec_per_sec": n / dt, "worst": worst}
+
+
+def bench_seeds_atheris(variant: str = "v1", runs: int = 200) -> dict:
+    """The Atheris target itself (instrumented, libFuzzer's loop) run `runs` times on each
+    binary seed with `-runs`; libFuzzer prints the time per file."""
+    import os
+    import re
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from fuzz.campaign import TARGET, write_seeds
+
+    with tempfile.TemporaryDirectory() as tmp:
+        seeds = Path(tmp) / "seeds"
+        write_seeds(seeds)
+        files = sorted(str(p) for p in seeds.iterdir())
+        env = dict(os.environ, IOPGFUZZ_VARIANT=variant, IOPGFUZZ_CRASHES=str(Path(tmp) / "c"))
+        out = subprocess.run([sys.executable, str(TARGET), f"-runs={runs}", *files],
+                             env=env, capture_output=True, text=True, check=False)
+    ms = {Path(m[0]).stem: int(m[1]) for m in
+          re.findall(r"Executed (\S+) in (\d+) ms", out.stderr)}
+    if len(ms) != len(files):
+        raise RuntimeError(f"target run failed (rc {out.returncode}):\n{out.stderr[-2000:]}")
+    total_ms = sum(ms.values())
+    return {"execs": runs * len(files), "seconds": total_ms / 1000,
+            "exec_per_sec": runs * len(files) / (total_ms / 1000),
+            "per_seed_ms": {k: v / runs for k, v in ms.items()}}
+
+
+def main_seeds(variant: str = "v1", seconds: float = 5.0, atheris_runs: int = 200) -> int:
+    r = bench_seeds(variant, seconds)
+    print(f"seed corpus, {variant}, uninstrumented: {r['exec_per_sec']:.0f} exec/s "
+          f"({r['execs']} execs in {r['seconds']:.1f} s)")
+    for name, w in sorted(r["worst"].items(), key=lambda kv: -kv[1]):
+        print(f"  worst {w * 1e3:7.2f} ms  {name}")
+    if atheris_runs:
+        a = bench_seeds_atheris(variant, atheris_runs)
+        print(f"seed corpus, {variant}, Atheris target (-runs={atheris_runs} per seed): "
+              f"{a['exec_per_sec']:.0f} exec/s")
+        for name, ms in sorted(a["per_seed_ms"].items(), key=lambda kv: -kv[1]):
+            print(f"  mean {ms:7.2f} ms  {name}")
+    return 0

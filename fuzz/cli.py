@@ -155,6 +155,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.profile:
         profile_generated(variant=args.variant)
         return EXIT_OK
+    if args.seeds:
+        from fuzz.bench import main_seeds
+        return main_seeds(args.variant, args.seconds, args.atheris_runs)
     return bench_main()
 
 
@@ -233,7 +236,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="model benchmark: map and check 1 GiB of 4K pages")
     b.add_argument("--profile", action="store_true",
                    help="instead: cProfile 300 generated scenarios (seed 5)")
-    b.add_argument("--variant", default="v1", help="variant for --profile (default: v1)")
+    b.add_argument("--seeds", action="store_true",
+                   help="instead: exec/s over the seed corpus, uninstrumented and under Atheris")
+    b.add_argument("--seconds", type=float, default=5.0,
+                   help="--seeds: uninstrumented run time (default: 5)")
+    b.add_argument("--atheris-runs", type=int, default=200, metavar="N",
+                   help="--seeds: runs per seed of the Atheris target (0: skip; default: 200)")
+    b.add_argument("--variant", default="v1",
+                   help="variant for --profile and --seeds (default: v1)")
     b.set_defaults(func=cmd_bench)
     h = sub.add_parser("hypothesis", help="a time-bounded Hypothesis-only campaign (no coverage "
                                           "guidance): time to the first finding of each kind")
