@@ -14,14 +14,29 @@ A finding with a new signature is written to its bucket and the campaign goes on
 signatures are only counted.
 """
 
+import inspect
 import os
 import sys
 
 import atheris
 import numpy  # noqa: F401  - imported first: NumPy must never be instrumented
+from atheris.import_hook import HookManager
+from atheris.instrument_bytecode import patch_code
 
-with atheris.instrument_imports(include=["model", "fuzz"]):
+#: Coverage feedback comes from the code under test and the checks that judge it: the model
+#: (io-pgtable, core, variants) and the oracles.  The harness itself (decoding, executor
+#: bookkeeping, triage, the mutator) would only add noise and cost.  Comparison (dataflow)
+#: tracing is off: it feeds libFuzzer's byte-level mutators, which our structure-aware custom
+#: mutator never calls.  (HookManager is instrument_imports() with that switch exposed.)
+INSTRUMENTED = {"model"}
+NOT_INSTRUMENTED_FUZZ = {"fuzz", "fuzz.codec", "fuzz.executor", "fuzz.findings", "fuzz.ops",
+                         "fuzz.plugins", "fuzz.replay", "fuzz.triage", "fuzz.mutate",
+                         "fuzz.generate", "fuzz.intervals"}
+
+with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED_FUZZ, enable_loader_override=True,
+                 trace_dataflow=False):
     from fuzz import codec, mutate
+    from fuzz import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
     from fuzz.executor import run_scenario
     from fuzz.findings import EFFICIENCY_KINDS
     from fuzz.ops import Scenario, parse_config_filter
@@ -30,11 +45,25 @@ with atheris.instrument_imports(include=["model", "fuzz"]):
     from fuzz.triage import Triage
 
 
+def instrument_plugin(variant) -> None:
+    """A variant loaded from a file or an outside module is the code under test too."""
+    mod = sys.modules.get(type(variant).__module__)
+    if mod is None or mod.__name__.split(".")[0] in INSTRUMENTED:
+        return
+    for obj in list(vars(mod).values()):
+        fns = [obj] if inspect.isfunction(obj) else \
+            [f for f in vars(obj).values() if inspect.isfunction(f)] if inspect.isclass(obj) else []
+        for fn in fns:
+            if fn.__module__ == mod.__name__:
+                fn.__code__ = patch_code(fn.__code__, trace_dataflow=False)
+
+
 class NewFinding(Exception):
     """Raised only with IOPGFUZZ_STOP_FIRST, to make libFuzzer stop and save the input."""
 
 
 VARIANT = load_variant(os.environ.get("IOPGFUZZ_VARIANT", "v1"))
+instrument_plugin(VARIANT)
 TRIAGE = Triage(os.environ.get("IOPGFUZZ_CRASHES", "out/crashes"))
 PINNED = parse_config_filter(os.environ.get("IOPGFUZZ_CONFIG", ""))
 STRICT = os.environ.get("IOPGFUZZ_STRICT") == "1"

@@ -22,6 +22,7 @@ from .cint import (
     ENOENT,
     ENOMEM,
     ERANGE,
+    U64_MASK,
     c_int,
     ffs0,
     fls0,
@@ -159,12 +160,14 @@ def ARM_LPAE_PGD_IDX(l: int, d: ArmLpaeIoPgtable) -> int:  # noqa: E741,N802  (m
 
 
 def ARM_LPAE_LVL_IDX(a: int, l: int, d: ArmLpaeIoPgtable) -> int:  # noqa: E741,N802
-    return (u64(a) >> ARM_LPAE_LVL_SHIFT(l, d)) & \
-        ((1 << (d.bits_per_level + ARM_LPAE_PGD_IDX(l, d))) - 1)
+    # expanded like the C preprocessor would (ARM_LPAE_LVL_SHIFT, ARM_LPAE_PGD_IDX): hot path
+    pgd_idx = d.pgd_bits - d.bits_per_level if l == d.start_level else 0
+    return ((a & U64_MASK) >> (((ARM_LPAE_MAX_LEVELS - l) * d.bits_per_level) + 3)) & \
+        ((1 << (d.bits_per_level + pgd_idx)) - 1)
 
 
 def ARM_LPAE_BLOCK_SIZE(l: int, d: ArmLpaeIoPgtable) -> int:  # noqa: E741,N802  (1ULL << ..)
-    return u64(1 << ARM_LPAE_LVL_SHIFT(l, d))
+    return (1 << (((ARM_LPAE_MAX_LEVELS - l) * d.bits_per_level) + 3)) & U64_MASK
 
 
 def arm_lpae_max_entries(i: int, data: ArmLpaeIoPgtable) -> int:
@@ -185,8 +188,12 @@ def iopte_deref(pte: int, data: ArmLpaeIoPgtable) -> Ptep:
     return Ptep(data.mem, t, 0)
 
 
-def _warn(data: ArmLpaeIoPgtable, cond: bool, site: str, detail: str = "") -> bool:
-    return data.events.warn_on(cond, site, detail)
+def _warn(data: ArmLpaeIoPgtable, cond: bool, site: str, detail: str = "", *args) -> bool:
+    """`WARN_ON(cond)`.  `detail` is a str.format template for `args`, formatted only when
+    the WARN fires (these checks sit on every level of every walk)."""
+    if cond:
+        data.events.warn_on(True, site, detail.format(*args) if args else detail)
+    return cond
 
 
 def _no_warn(data: ArmLpaeIoPgtable) -> bool:
@@ -243,7 +250,9 @@ def __arm_lpae_init_pte(data: ArmLpaeIoPgtable, paddr: int, prot: int, lvl: int,
     else:
         pte |= ARM_LPAE_PTE_TYPE_BLOCK
 
-    if num_entries > 0:
+    if num_entries == 1:
+        ptep.write_one(pte | paddr_to_iopte(paddr & U64_MASK, 0))
+    elif num_entries > 0:
         # for (i = 0; i < num_entries; i++) ptep[i] = pte | paddr_to_iopte(paddr + i * sz, data);
         offs = np.arange(num_entries, dtype=np.uint64) * np.uint64(sz)
         pas = np.uint64(u64(paddr)) + offs          # phys_addr_t arithmetic wraps mod 2^64
@@ -257,16 +266,23 @@ def arm_lpae_init_pte(data: ArmLpaeIoPgtable, iova: int, paddr: int, prot: int, 
                       num_entries: int, ptep: Ptep) -> int:
     fmt = data.iop.fmt
     # for (i = 0; i < num_entries; i++): a leaf -> -EEXIST; a table -> replace it by a block.
-    # Vectorised: only the tables before the first leaf need the per-entry path.
-    if num_entries > 0:
+    # Vectorised: only the tables before the first leaf need the per-entry path.  One entry
+    # (the common case) is the C loop's single iteration, without NumPy.
+    leaf_type = ARM_LPAE_PTE_TYPE_PAGE if (lvl == 3 and fmt != ARM_MALI_LPAE) \
+        else ARM_LPAE_PTE_TYPE_BLOCK
+    if num_entries == 1:
+        t = ptep[0] & 3
+        first_leaf = 0 if t == leaf_type else 1
+        is_table = [0] if first_leaf and t == ARM_LPAE_PTE_TYPE_TABLE else []
+    elif num_entries > 0:
         ptes = ptep.read_many(num_entries)
         types = ptes & np.uint64(3)
-        leaf_type = ARM_LPAE_PTE_TYPE_PAGE if (lvl == 3 and fmt != ARM_MALI_LPAE) \
-            else ARM_LPAE_PTE_TYPE_BLOCK
         is_leaf = np.equal(types, np.uint64(leaf_type))
         first_leaf = int(np.argmax(is_leaf)) if is_leaf.any() else num_entries
-        is_table = np.equal(types[:first_leaf], np.uint64(ARM_LPAE_PTE_TYPE_TABLE))
-        for i in np.flatnonzero(is_table).tolist():
+        is_table = np.flatnonzero(
+            np.equal(types[:first_leaf], np.uint64(ARM_LPAE_PTE_TYPE_TABLE))).tolist()
+    if num_entries > 0:
+        for i in is_table:
             # We require an unmap first
             sz = ARM_LPAE_BLOCK_SIZE(lvl, data)
             tblp = ptep - ARM_LPAE_LVL_IDX(iova, lvl, data)
@@ -325,7 +341,7 @@ def __arm_lpae_map(data: ArmLpaeIoPgtable, iova: int, paddr: int, size: int, pgc
 
     # We can't allocate tables at the final level
     if _warn(data, lvl >= ARM_LPAE_MAX_LEVELS - 1, "__arm_lpae_map:final-level",
-             f"size={size:#x}"):
+             "size={:#x}", size):
         return -EINVAL
 
     # Grab a pointer to the next level
@@ -347,7 +363,7 @@ def __arm_lpae_map(data: ArmLpaeIoPgtable, iova: int, paddr: int, size: int, pgc
     elif pte:
         # We require an unmap first
         _warn(data, not _no_warn(data), "__arm_lpae_map:block-in-way",
-              f"iova={u64(iova):#x} lvl={lvl}")
+              "iova={:#x} lvl={}", u64(iova), lvl)
         return -EEXIST
 
     # Rinse, repeat
@@ -362,14 +378,14 @@ def arm_lpae_map_pages(ops: IoPgtableOps, iova: int, paddr: int, pgsize: int, pg
     lvl = data.start_level
 
     if _warn(data, not pgsize or (pgsize & cfg.pgsize_bitmap) != pgsize,
-             "arm_lpae_map_pages:pgsize", f"pgsize={pgsize:#x}"):
+             "arm_lpae_map_pages:pgsize", "pgsize={:#x}", pgsize):
         return -EINVAL
 
     iaext = sar64(iova, cfg.ias)
     if cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1:
         iaext = ~iaext
     if _warn(data, bool(iaext or (u64(paddr) >> cfg.oas)), "arm_lpae_map_pages:range",
-             f"iova={u64(iova):#x} paddr={u64(paddr):#x}"):
+             "iova={:#x} paddr={:#x}", u64(iova), u64(paddr)):
         return -ERANGE
 
     if not (iommu_prot & (IOMMU_READ | IOMMU_WRITE)):
@@ -424,7 +440,8 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
     ptep = ptep + unmap_idx_start
     pte = ptep[0]
     if not pte:
-        _warn(data, not _no_warn(data), "__arm_lpae_unmap:hole", f"iova={u64(iova):#x} lvl={lvl}")
+        _warn(data, not _no_warn(data), "__arm_lpae_unmap:hole", "iova={:#x} lvl={}",
+              u64(iova), lvl)
         return size_t(-ENOENT) if data.config.enoent_bug else 0
 
     # If the size matches this level, we're in the right place
@@ -476,13 +493,13 @@ def arm_lpae_unmap_pages(ops: IoPgtableOps, iova: int, pgsize: int, pgcount: int
     ptep = Ptep(data.mem, data.pgd, 0)
 
     if _warn(data, not pgsize or (pgsize & cfg.pgsize_bitmap) != pgsize or not pgcount,
-             "arm_lpae_unmap_pages:args", f"pgsize={pgsize:#x} pgcount={pgcount}"):
+             "arm_lpae_unmap_pages:args", "pgsize={:#x} pgcount={}", pgsize, pgcount):
         return 0
 
     iaext = sar64(iova, cfg.ias)
     if cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1:
         iaext = ~iaext
-    if _warn(data, bool(iaext), "arm_lpae_unmap_pages:range", f"iova={u64(iova):#x}"):
+    if _warn(data, bool(iaext), "arm_lpae_unmap_pages:range", "iova={:#x}", u64(iova)):
         return 0
 
     return __arm_lpae_unmap(data, gather, iova, pgsize, pgcount, data.start_level, ptep)

@@ -30,6 +30,17 @@ ENTRY_BYTES = 8
 CLEAN_SITES = ("alloc", "install", "table", "leaf", "sync_map", "unmap")
 
 
+#: Templates copied into fresh tables (a slice copy is several times cheaper than np.full).
+_UNINIT = np.full(1 << 14, POISON_UNINIT, dtype=np.uint64)
+_ALL_DIRTY = np.ones(1 << 14, dtype=bool)
+
+
+def _filled(template: np.ndarray, n: int) -> np.ndarray:
+    if n <= len(template):
+        return template[:n].copy()
+    return np.full(n, template[0], dtype=template.dtype)
+
+
 class Table:
     """One page-table allocation.  `entries` is its logical size; arrays may be longer
     (the PGD's 64-byte minimum, rounding to whole cache lines)."""
@@ -46,15 +57,16 @@ class Table:
         # The page allocator hands out whole zeroed pages: a read past a small table but
         # inside its page sees zeros (and is still reported as out of bounds).
         nslots = max(entries, alloc_bytes // ENTRY_BYTES, footprint // ENTRY_BYTES)
-        nslots = -(-nslots // self.line_entries) * self.line_entries
+        le = self.line_entries
+        nslots = -(-nslots // le) * le
         self.cpu = np.zeros(nslots, dtype=np.uint64)
-        self.mem = np.full(nslots, POISON_UNINIT, dtype=np.uint64)
-        self.dirty = np.ones(nslots // self.line_entries, dtype=bool)
+        self.mem = _filled(_UNINIT, nslots)
+        self.dirty = _filled(_ALL_DIRTY, nslots // le)
         # Store sequence numbers per entry, and per line the sequence number of the last clean
         # by a sync walk: "was anything of this line stored to since a sync walk last cleaned
         # it?" is then independent of evictions and of the values written.
         self.wseq = np.zeros(nslots, dtype=np.int64)
-        self.synced_seq = np.zeros(nslots // self.line_entries, dtype=np.int64)
+        self.synced_seq = np.zeros(nslots // le, dtype=np.int64)
         self.freed = False
         self.lvl = lvl
         self.iova_base = iova_base
@@ -115,6 +127,10 @@ class Ptep:
 
     def write_many(self, values: np.ndarray) -> None:
         self.memory.store_many(self.table, self.index, values)
+
+    def write_one(self, value: int) -> None:
+        """`write_many` of one value, without building an array."""
+        self.memory.store_many_one(self.table, self.index, value)
 
     @property
     def pa(self) -> int:
@@ -296,6 +312,22 @@ class Memory:
         else:
             le = t.line_entries
             t.dirty[lo // le:(hi - 1) // le + 1] = True
+
+    def store_many_one(self, t: Table, i: int, value: int) -> None:
+        """`store_many(t, i, [value])`: the same accounting (budget, one store sequence
+        number), for the one-entry case that dominates real maps."""
+        if t.freed or not 0 <= i < t.entries:
+            self.store_many(t, i, np.array([value], dtype=np.uint64))
+            return
+        self._spend(1)
+        self.touched.add(t.pa)
+        self._seq += 1
+        t.wseq[i] = self._seq
+        t.cpu[i] = value
+        if self.coherent:
+            t.mem[i] = value
+        else:
+            t.dirty[i // t.line_entries] = True
 
     # -- cache maintenance -------------------------------------------------------------------
 
