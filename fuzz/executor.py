@@ -110,41 +110,39 @@ class RunResult:
 DEFAULT_BUDGET = 1 << 18
 
 
+#: How each op kind is performed on a world through its public API.
+_APPLY = {
+    O.Map: lambda w, op: w.map(op.iova, op.paddr, op.size, op.prot),
+    O.MapNosync: lambda w, op: w.map_nosync(op.iova, op.paddr, op.size, op.prot),
+    O.Sync: lambda w, op: w.sync(op.iova, op.size),
+    O.MapSg: lambda w, op: w.map_sg(op.iova, [(s.paddr, s.length, s.bus) for s in op.segs],
+                                    op.prot),
+    O.Unmap: lambda w, op: w.unmap(op.iova, op.size),
+    O.PtMapPages: lambda w, op: w.pt_map_pages(op.iova, op.paddr, op.pgsize, op.pgcount,
+                                               op.prot),
+    O.PtUnmapPages: lambda w, op: w.pt_unmap_pages(op.iova, op.pgsize, op.pgcount),
+    O.PtSyncMap: lambda w, op: w.pt_sync_map(op.iova, op.size),
+    O.PtIovaToPhys: lambda w, op: w.pt_iova_to_phys(op.iova),
+    O.Smmu: lambda w, op: w.smmu_walk(op.iova),
+    O.Evict: lambda w, op: w.evict(op.iova),
+    O.Fail: lambda w, op: w.fail(op.site, op.nth, op.err),     # returns None
+}
+
+
 def apply(world: World, op: O.Op):
     """Perform `op` on `world` through the public API; returns the op's return value."""
-    if isinstance(op, O.Map):
-        return world.map(op.iova, op.paddr, op.size, op.prot)
-    if isinstance(op, O.MapNosync):
-        return world.map_nosync(op.iova, op.paddr, op.size, op.prot)
-    if isinstance(op, O.Sync):
-        return world.sync(op.iova, op.size)
-    if isinstance(op, O.MapSg):
-        return world.map_sg(op.iova, [(s.paddr, s.length, s.bus) for s in op.segs], op.prot)
-    if isinstance(op, O.Unmap):
-        return world.unmap(op.iova, op.size)
-    if isinstance(op, O.PtMapPages):
-        return world.pt_map_pages(op.iova, op.paddr, op.pgsize, op.pgcount, op.prot)
-    if isinstance(op, O.PtUnmapPages):
-        return world.pt_unmap_pages(op.iova, op.pgsize, op.pgcount)
-    if isinstance(op, O.PtSyncMap):
-        return world.pt_sync_map(op.iova, op.size)
-    if isinstance(op, O.PtIovaToPhys):
-        return world.pt_iova_to_phys(op.iova)
-    if isinstance(op, O.Smmu):
-        return world.smmu_walk(op.iova)
-    if isinstance(op, O.Evict):
-        return world.evict(op.iova)
-    if isinstance(op, O.Fail):
-        world.fail(op.site, op.nth, op.err)
-        return None
-    raise TypeError(f"unknown op {op!r}")
+    fn = _APPLY.get(type(op))
+    if fn is None:
+        raise TypeError(f"unknown op {op!r}")
+    return fn(world, op)
 
 
 def run_op(world: World, op: O.Op, tracer: SyncTracer | None) -> Outcome:
     out = Outcome()
     ev0 = world.events.mark()
     fired0 = len(world.failpoints.fired)
-    before = {k: (v.calls, v.lines) for k, v in world.data.mem.by_site.items()}
+    by_site = world.data.mem.by_site
+    before = [(k, v.calls, v.lines) for k, v in by_site.items()]
     calls0 = len(tracer.calls) if tracer else 0
     try:
         out.ret = apply(world, op)
@@ -156,8 +154,10 @@ def run_op(world: World, op: O.Op, tracer: SyncTracer | None) -> Outcome:
         out.error = traceback.format_exc(limit=-8)
     out.events = world.events.since(ev0)
     out.fired = world.failpoints.fired[fired0:]
-    for k, v in world.data.mem.by_site.items():
-        c0, l0 = before.get(k, (0, 0))
+    if len(by_site) != len(before):       # a site seen for the first time
+        before += [(k, 0, 0) for k in list(by_site)[len(before):]]
+    for k, c0, l0 in before:
+        v = by_site[k]
         if v.calls != c0 or v.lines != l0:
             out.cleans[k] = [v.calls - c0, v.lines - l0]
     if tracer:

@@ -29,12 +29,15 @@ from atheris.instrument_bytecode import patch_code
 #: tracing is off: it feeds libFuzzer's byte-level mutators, which our structure-aware custom
 #: mutator never calls.  (HookManager is instrument_imports() with that switch exposed.)
 INSTRUMENTED = {"model"}
+#: Leaf helpers called hundreds of times per input whose branches say nothing about the page
+#: table (C integer conversions, the event log): instrumenting them only costs time.
+NOT_INSTRUMENTED_MODEL = {"model.cint", "model.events", "model.errors"}
 NOT_INSTRUMENTED_FUZZ = {"fuzz", "fuzz.codec", "fuzz.executor", "fuzz.findings", "fuzz.ops",
                          "fuzz.plugins", "fuzz.replay", "fuzz.triage", "fuzz.mutate",
                          "fuzz.generate", "fuzz.intervals"}
 
-with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED_FUZZ, enable_loader_override=True,
-                 trace_dataflow=False):
+with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED_MODEL | NOT_INSTRUMENTED_FUZZ,
+                 enable_loader_override=True, trace_dataflow=False):
     from fuzz import codec, mutate
     from fuzz import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
     from fuzz.executor import run_scenario

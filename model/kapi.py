@@ -51,14 +51,21 @@ def sync_map_failpoint(data: ArmLpaeIoPgtable) -> int:
     return data.failpoints.should_fail("sync_map")
 
 
-def WARN_ON_MANY(data: ArmLpaeIoPgtable, count: int, site: str, detail: str = "") -> None:  # noqa: N802
-    """`count` WARN_ON()s at one site fired by one vectorised loop (one event, counted)."""
-    data.events.warn_many(int(count), site, detail)
+def WARN_ON_MANY(data: ArmLpaeIoPgtable, count: int, site: str, detail: str = "",  # noqa: N802
+                 *args) -> None:
+    """`count` WARN_ON()s at one site fired by one vectorised loop (one event, counted).
+    With `args`, `detail` is a str.format template, formatted only when count > 0."""
+    count = int(count)
+    if count > 0:
+        data.events.warn_many(count, site, detail.format(*args) if args else detail)
 
 
-def WARN_ON(data: ArmLpaeIoPgtable, cond, site: str, detail: str = "") -> bool:  # noqa: N802
-    """`WARN_ON(cond)`: records an event at `site` when true; evaluates to `bool(cond)`."""
-    return data.events.warn_on(bool(cond), site, detail)
+def WARN_ON(data: ArmLpaeIoPgtable, cond, site: str, detail: str = "", *args) -> bool:  # noqa: N802
+    """`WARN_ON(cond)`: records an event at `site` when true; evaluates to `bool(cond)`.
+    With `args`, `detail` is a str.format template, formatted only when the WARN fires."""
+    if cond:
+        data.events.warn_on(True, site, detail.format(*args) if args else detail)
+    return bool(cond)
 
 
 def pgd(data: ArmLpaeIoPgtable) -> Ptep:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import events as ev
-from .cint import s64, u64
+from .cint import U64_MASK, s64, u64
 from .errors import BudgetExhausted
 from .events import EventLog
 
@@ -338,7 +338,7 @@ class Memory:
         `nbytes` is a size_t (a negative int times 8 arrives here as a huge value).  The arm64
         loop is do-while, so a zero length still cleans the line holding the start.
         """
-        nbytes = u64(nbytes)
+        nbytes &= U64_MASK
         start = first * ENTRY_BYTES
         end = start + nbytes
         if t.freed:
@@ -348,22 +348,35 @@ class Memory:
             self.events.record(ev.OOB_CLEAN, _caller(),
                                f"{t!r} entries [{first}, {first}+{s64(nbytes) / 8:g}) of "
                                f"{t.entries} site={site}")
-        first_line = start // self.line
-        last_line = max(first_line, -(-end // self.line) - 1)   # inclusive; >= one line
-        stats = self.by_site.setdefault(site, SiteStats())
+        line = self.line
+        first_line = start // line
+        last_line = -(-end // line) - 1                           # inclusive; >= one line
+        if last_line < first_line:
+            last_line = first_line
+        stats = self.by_site.get(site)
+        if stats is None:
+            stats = self.by_site[site] = SiteStats()
         stats.calls += 1
         stats.lines += last_line - first_line + 1
         # Only lines inside the allocation exist in the model; the rest is someone else's RAM.
-        lo, hi = max(first_line, 0), min(last_line + 1, len(t.dirty))
+        lo = first_line if first_line > 0 else 0
+        hi = last_line + 1
+        if hi > len(t.dirty):
+            hi = len(t.dirty)
         if self.clean_log is not None:
             self.clean_log.append(CleanRecord(site, t, first_line, last_line - first_line + 1,
                                               self._changed_entries(t, lo, hi)))
         if lo < hi and not t.freed:
             le = t.line_entries
-            t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+            if hi - lo == 1:
+                if t.dirty[lo]:
+                    t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+                    t.dirty[lo] = False
+            else:
+                t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+                t.dirty[lo:hi] = False
             if site == "sync_map":
                 t.synced_seq[lo:hi] = self._seq
-            t.dirty[lo:hi] = False
 
     @staticmethod
     def _changed_entries(t: Table, lo_line: int, hi_line: int) -> np.ndarray:

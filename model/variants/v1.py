@@ -66,7 +66,7 @@ def __arm_lpae_iotlb_sync_map(data, iova: int, size: int, lvl: int, ptep, *,
             run = (ptep + i).read_many(min(t + 1, len(ahead)))
             empty = int(np.count_nonzero(np.equal(run, 0)))
             WARN_ON_MANY(data, empty, "__arm_lpae_iotlb_sync_map:empty",
-                         f"lvl={lvl} from idx={sync_idx_start + i}")
+                         "lvl={} from idx={}", lvl, sync_idx_start + i)
             if t == len(ahead):                 # no table PTE before the end of the loop
                 iova, size = _advance(iova, size, block_size, num_entries - i)
                 break
@@ -110,7 +110,7 @@ def arm_lpae_iotlb_sync_map(ops, iova: int, size: int, *, check_ret: bool = Fals
     iaext = sar64(iova, cfg.ias)                                     # long
 
     WARN_ON(data, not size, "arm_lpae_iotlb_sync_map:size")
-    WARN_ON(data, iaext, "arm_lpae_iotlb_sync_map:iaext", f"iova={u64(iova):#x}")
+    WARN_ON(data, iaext, "arm_lpae_iotlb_sync_map:iaext", "iova={:#x}", u64(iova))
 
     return __arm_lpae_iotlb_sync_map(data, iova, size, lvl, ptep, check_ret=check_ret)
 
