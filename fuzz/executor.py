@@ -107,7 +107,7 @@ class RunResult:
 
 
 #: Default work budget per world (entries written or allocated): keeps every input fast.
-DEFAULT_BUDGET = 1 << 18
+DEFAULT_BUDGET = 1 << 17
 
 
 #: How each op kind is performed on a world through its public API.
@@ -205,7 +205,11 @@ class Executor:
             if rec.ref.exhausted or rec.var.exhausted:
                 self.result.exhausted = True      # nothing is judged about a cut-short op
                 break
-            rec.findings = self.oracles.after_op(rec)
+            try:
+                rec.findings = self.oracles.after_op(rec)
+            except BudgetExhausted:           # an oracle's range walk ran out of budget
+                self.result.exhausted = True
+                break
             self.result.records.append(rec)
             self.result.findings.extend(rec.findings)
             if rec.ref.error or rec.var.error or rec.ref.crashed or rec.var.crashed:

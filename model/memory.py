@@ -26,6 +26,9 @@ POISON_FREED = 0x6B6B_6B6B_6B6B_6B6B
 #: What DRAM holds under a fresh allocation before the CPU's zeroing reaches it.
 POISON_UNINIT = 0xA5A5_A5A5_A5A5_A5A7
 ENTRY_BYTES = 8
+#: Budget units charged per access on top of its entries: what one call costs in Python
+#: compares with a vectorised pass over ~64 entries, so the budget bounds time, not entries.
+ACCESS_COST = 64
 #: Cache-maintenance call sites (kernel-semantics §3.11 C1..C7), in report order.
 CLEAN_SITES = ("alloc", "install", "table", "leaf", "sync_map", "unmap")
 
@@ -212,11 +215,14 @@ class Memory:
         self.touched.add(pa)
         return t
 
-    def _spend(self, n: int) -> None:
+    def spend(self, n: int) -> None:
+        """Charge `n` entries plus the fixed cost of one access (see `ACCESS_COST`)."""
         if self.budget is not None:
-            self.budget -= n
+            self.budget -= n + ACCESS_COST
             if self.budget < 0:
                 raise BudgetExhausted(f"work budget exhausted ({n} more entries asked)")
+
+    _spend = spend
 
     def free_table(self, t: Table) -> None:
         if t.freed:
@@ -252,6 +258,7 @@ class Memory:
                                f"{t!r} entries [{first}, {first + n}) of {t.entries}")
 
     def load(self, t: Table, i: int) -> int:
+        self._spend(1)
         if self.access_log is not None:
             self.access_log.append(AccessRecord(t, i, 1))
         if t.freed or not 0 <= i < t.entries:
@@ -263,6 +270,7 @@ class Memory:
     def load_many(self, t: Table, first: int, n: int) -> np.ndarray:
         if n <= 0:
             return t.cpu[0:0].copy()
+        self._spend(n)
         if self.access_log is not None:
             self.access_log.append(AccessRecord(t, first, n))
         if t.freed or first < 0 or first + n > t.entries:
@@ -275,6 +283,7 @@ class Memory:
         return t.cpu[first:first + n].copy()
 
     def store(self, t: Table, i: int, value: int) -> None:
+        self._spend(1)
         if t.freed or not 0 <= i < t.entries:
             self._check(t, i, 1, ev.OOB_WRITE, ev.UAF_WRITE)
             if t.freed or not 0 <= i < t.nslots:

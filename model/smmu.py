@@ -153,8 +153,9 @@ def _slice_bounds(data: ArmLpaeIoPgtable, table: Table, lvl: int, lo: int, hi: i
     """Entries of `table` (at `lvl`) that overlap [lo, hi]; hi inclusive, both u64."""
     shift = ARM_LPAE_LVL_SHIFT(lvl, data)
     i0 = ARM_LPAE_LVL_IDX(lo, lvl, data)
-    n = (hi >> shift) - (lo >> shift) + 1
-    return i0, max(0, min(n, table.entries - i0))
+    n = max(0, min((hi >> shift) - (lo >> shift) + 1, table.entries - i0))
+    data.mem.spend(n)               # range walks count against the world's work budget
+    return i0, n
 
 
 def first_divergence(data: ArmLpaeIoPgtable, iova: int, size: int) -> Divergence | None:
