@@ -181,7 +181,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from fuzz.report import run_cli
 
     return run_cli(args.variant, args.workload, args.config, args.png, args.no_png, args.json,
-                   args.markdown, args.ops_dir)
+                   args.format, args.ops_dir)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,7 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "'report' extra, matplotlib: an explicit --png without it is exit 2)")
     rp.add_argument("--no-png", action="store_true", help="no chart")
     rp.add_argument("--json", default=None, metavar="PATH", help="also write the numbers as JSON")
-    rp.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    rp.add_argument("--format", default="text", choices=("text", "markdown", "summary"),
+                    help="text (default), markdown (the same table), or summary (Markdown, one "
+                         "row per workload: lines / calls per variant)")
     rp.add_argument("--ops-dir", default=None, metavar="DIR",
                     help="also write each workload as an .ops file (for replay)")
     rp.set_defaults(func=cmd_report)

@@ -506,29 +506,49 @@ def format_text(rep: Report) -> str:
 
 
 def format_markdown(rep: Report) -> str:
+    """The full table as Markdown."""
     rows = table_rows(rep)
-    out = [f"_{h}_" for h in _header(rep)[:1]] + [""]
+    out = [f"_{_header(rep)[0]}_", ""]
     out.append("| " + " | ".join(COLUMNS) + " |")
     out.append("|" + "|".join("---:" if i in {2, 3, 4, 5, 6, 7, 9} else "---"
                               for i in range(len(COLUMNS))) + "|")
     prev = None
     for r in rows:
         shown = list(r)
-        if r[0] == prev:
-            shown[0] = ""
-        else:
-            shown[0] = f"`{r[0]}`"
+        shown[0] = "" if r[0] == prev else f"`{r[0]}`"
         prev = r[0]
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in shown) + " |")
-    return "\n".join(out + _footer(rep)) + "\n"
+    return "\n".join(out + _footer(rep, markdown=True)) + "\n"
 
 
-def _footer(rep: Report) -> list[str]:
-    out = [""]
+def format_summary(rep: Report) -> str:
+    """One Markdown row per workload: `lines / calls` for the least possible and each
+    variant; a flagged result says why."""
+    out = [f"_{_header(rep)[0]}_", "",
+           "| workload | least possible | " + " | ".join(rep.variants) + " |",
+           "|---|" + "---:|" * (1 + len(rep.variants))]
     for wr in rep.workloads:
-        out.append(f"{wr.workload.name}: {wr.workload.what}")
+        cells = [f"`{wr.workload.name}`", f"{wr.least_lines} / {wr.least_calls}"]
+        for v in rep.variants:
+            r = next((r for r in wr.results if r.variant == v), None)
+            if r is None:
+                cells.append("")
+            elif r.error:
+                cells.append("error")
+            else:
+                why = "stale" if r.stale else "flagged" if not r.correct else ""
+                cells.append(f"{r.lines} / {r.calls}" + (f" ({why})" if why else ""))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out + _footer(rep, markdown=True)) + "\n"
+
+
+def _footer(rep: Report, markdown: bool = False) -> list[str]:
+    out = [""]
+    item = "- `{}`: {}" if markdown else "{}: {}"
+    for wr in rep.workloads:
+        out.append(item.format(wr.workload.name, wr.workload.what))
     for name, why in rep.skipped:
-        out.append(f"{name}: skipped ({why})")
+        out.append(item.format(name, f"skipped ({why})"))
     wrong = [(wr.workload.name, r.variant) for wr in rep.workloads for r in wr.results
              if not r.correct]
     if wrong:
@@ -567,6 +587,9 @@ def workload_scenario(wl: Workload, config: Config) -> str:
     text = format_scenario(Scenario(config, wl.setup + wl.ops), comments)
     head, _, rest = text.partition("\n")
     return f"{head}\n# {wl.name}: {wl.what}\n{rest}"
+
+
+FORMATS = {"text": format_text, "markdown": format_markdown, "summary": format_summary}
 
 
 # --- the picture ---------------------------------------------------------------------------------
@@ -645,8 +668,8 @@ def plot_png(rep: Report, path: Path) -> None:
 # --- the command ---------------------------------------------------------------------------------
 
 def run_cli(variant_specs: list[str] | None, workloads: list[str] | None, config_filter: str,
-            png: str | None, no_png: bool, json_path: str | None, markdown: bool,
-            ops_dir: str | None) -> int:
+            png: str | None, no_png: bool, json_path: str | None, fmt: str = "text",
+            ops_dir: str | None = None) -> int:
     """`python -m fuzz report`.  Exit 0 on success; 2 on bad arguments, or when `--png PATH`
     was asked for explicitly and matplotlib is not installed (the table is printed first).
     The default PNG is skipped with a note when matplotlib is missing."""
@@ -656,6 +679,8 @@ def run_cli(variant_specs: list[str] | None, workloads: list[str] | None, config
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
+    if fmt not in FORMATS:
+        return bad(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     try:
         config = Config(**parse_config_filter(config_filter or ""))
     except ValueError as e:
@@ -679,7 +704,7 @@ def run_cli(variant_specs: list[str] | None, workloads: list[str] | None, config
     if not rep.workloads:
         return bad("no workload fits this configuration: "
                    + "; ".join(f"{n}: {why}" for n, why in rep.skipped))
-    print(format_markdown(rep) if markdown else format_text(rep), end="")
+    print(FORMATS[fmt](rep), end="")
     if json_path:
         from fuzz.triage import atomic_write
 

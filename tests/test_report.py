@@ -371,10 +371,19 @@ def test_cli_json_schema(tmp_path, capsys):
 
 
 def test_cli_markdown(capsys):
-    assert main(["report", "--no-png", "--markdown", "--workload", "sg-1"]) == 0
+    assert main(["report", "--no-png", "--format", "markdown", "--workload", "sg-1"]) == 0
     out = capsys.readouterr().out
     assert "| workload | variant | lines |" in out
     assert "| `sg-1` | least possible | 1 | 1 |" in out
+    assert "- `sg-1`: map_sg of 1 " in out
+
+
+def test_cli_summary(capsys):
+    assert main(["report", "--no-png", "--format", "summary", "--workload", "sg-64"]) == 0
+    out = capsys.readouterr().out
+    assert "| workload | least possible | reference | v1 | v1-review | fixed |" in out
+    # least 8 lines in 1 call; the reference 64 / 64; the deferred ones 8 / 1
+    assert "| `sg-64` | 8 / 1 | 64 / 64 | 8 / 1 | 8 / 1 | 8 / 1 |" in out
 
 
 def test_cli_png_is_a_png(tmp_path, capsys):
