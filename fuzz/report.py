@@ -277,11 +277,22 @@ class Result:
     stale: dict | None = None     # the first divergence: {"op", "iova", "lvl", "reason"}
     error: str | None = None
     notes: list = field(default_factory=list)
+    tags: list = field(default_factory=list)      # one word per note
     tables: dict = field(default_factory=dict, repr=False)
+
+    def flag(self, tag: str, note: str) -> None:
+        self.tags.append(tag)
+        self.notes.append(note)
 
     @property
     def correct(self) -> bool:
         return self.stale is None and self.error is None and not self.notes
+
+    @property
+    def flags(self) -> list[str]:
+        """Why the result is flagged, in short words (empty when correct)."""
+        return (["error"] if self.error else []) + (["stale"] if self.stale else []) \
+            + self.tags
 
     def as_json(self, ref: Result | None, least_lines: int, least_calls: int) -> dict:
         return {"variant": self.variant, "lines": self.lines, "calls": self.calls,
@@ -292,7 +303,8 @@ class Result:
                 "vs_least": {"lines": _ratio(self.lines, least_lines),
                              "calls": _ratio(self.calls, least_calls)},
                 "stale": self.stale is not None, "first_stale": self.stale,
-                "correct": self.correct, "error": self.error, "notes": self.notes}
+                "correct": self.correct, "flags": self.flags, "error": self.error,
+                "notes": self.notes}
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -418,15 +430,15 @@ def _compare(r: Result, ref: Result) -> None:
     diff = [i for i, (a, b) in enumerate(zip(r.returns, ref.returns, strict=True)) if a != b]
     if diff:
         i = diff[0]
-        r.notes.append(f"op {i} returned {r.returns[i]}, reference {ref.returns[i]}")
+        r.flag("returns", f"op {i} returned {r.returns[i]}, reference {ref.returns[i]}")
     if r.warns > ref.warns:
-        r.notes.append(f"{r.warns} WARNs where the reference has {ref.warns}")
+        r.flag("WARN", f"{r.warns} WARNs where the reference has {ref.warns}")
     if r.memory_events > ref.memory_events:
-        r.notes.append(f"{r.memory_events} out-of-bounds/use-after-free accesses (first: "
-                       f"{r.first_memory_event})")
+        r.flag("bad access", f"{r.memory_events} out-of-bounds/use-after-free accesses "
+                             f"(first: {r.first_memory_event})")
     if set(r.tables) != set(ref.tables) or any(
             not np.array_equal(r.tables[pa], ref.tables[pa]) for pa in ref.tables):
-        r.notes.append("final tables differ from the reference's (hardware bits)")
+        r.flag("tables", "final tables differ from the reference's (hardware bits)")
 
 
 # --- output --------------------------------------------------------------------------------------
@@ -536,7 +548,7 @@ def format_summary(rep: Report) -> str:
             elif r.error:
                 cells.append("error")
             else:
-                why = "stale" if r.stale else "flagged" if not r.correct else ""
+                why = ", ".join(r.flags)
                 cells.append(f"{r.lines} / {r.calls}" + (f" ({why})" if why else ""))
         out.append("| " + " | ".join(cells) + " |")
     return "\n".join(out + _footer(rep, markdown=True)) + "\n"
@@ -549,14 +561,19 @@ def _footer(rep: Report, markdown: bool = False) -> list[str]:
         out.append(item.format(wr.workload.name, wr.workload.what))
     for name, why in rep.skipped:
         out.append(item.format(name, f"skipped ({why})"))
-    wrong = [(wr.workload.name, r.variant) for wr in rep.workloads for r in wr.results
-             if not r.correct]
-    if wrong:
+    flagged: dict[str, list[str]] = {}
+    for wr in rep.workloads:
+        for r in wr.results:
+            if not r.correct:
+                flagged.setdefault(r.variant, []).append(wr.workload.name)
+    if flagged:
         out.append("")
-        out.append("flagged (a stale entry, an error, WARNs, bad memory accesses or a "
-                   "difference from the reference), so their counts are no evidence of a "
-                   "saving: "
-                   + ", ".join(f"{v} on {n}" for n, v in wrong))
+        out.append("Flagged (a stale entry, an error, WARNs, bad memory accesses or a difference "
+                   "from the reference): their counts are no evidence of a saving.")
+        for v, names in flagged.items():
+            where = "every workload" if len(names) == len(rep.workloads) > 1 else \
+                ", ".join(names)
+            out.append(("- " if markdown else "  ") + f"{v}: {where}")
     return out
 
 

@@ -174,7 +174,8 @@ def test_a_variant_that_skips_cleans_is_flagged_not_praised():
     assert not r.correct
     rep = R.run_report(Config(), [get_variant("reference"), v], ["sg-64"])
     text = R.format_text(rep)
-    assert "YES L3" in text and "no-clean on sg-64" in text
+    assert "YES L3" in text and "no-clean: sg-64" in text
+    assert "| 0 / 0 (stale) |" in R.format_summary(rep)
 
 
 class ExplodingVariant(Variant):
@@ -197,7 +198,7 @@ def test_a_variant_that_raises_is_an_error_row():
     r = _res(rep, "sg-8", "boom")
     assert r.error == "RuntimeError: boom" and not r.correct
     text = R.format_text(rep)
-    assert "ERROR RuntimeError: boom" in text and "boom on sg-8" in text
+    assert "ERROR RuntimeError: boom" in text and "boom: sg-8" in text
     assert _res(rep, "sg-8", "reference").correct
 
 
@@ -314,7 +315,7 @@ def test_v1_on_ttbr1_is_flagged_for_its_warns():
     rep = R.run_report(Config(ias=36, quirks=1 << 5), [get_variant("v1")], ["sg-8"])
     r = _res(rep, "sg-8", "v1")
     assert r.warns > 0 and not r.correct
-    assert any("WARN" in n for n in r.notes)
+    assert any("WARN" in n for n in r.notes) and "WARN" in r.flags
 
 
 # --- the command ------------------------------------------------------------------------------
@@ -363,7 +364,8 @@ def test_cli_json_schema(tmp_path, capsys):
     assert set(wl["results"]) == set(BUILTIN)
     for res in wl["results"].values():
         assert {"lines", "calls", "by_site", "warns", "memory_events", "vs_reference",
-                "vs_least", "stale", "first_stale", "correct", "error", "notes"} <= set(res)
+                "vs_least", "stale", "first_stale", "correct", "flags", "error",
+                "notes"} <= set(res)
         assert set(res["by_site"]) == set(SITES)
         assert res["lines"] == sum(s["lines"] for s in res["by_site"].values())
     assert wl["results"]["reference"]["vs_least"] == {"lines": 8.0, "calls": 64.0}
