@@ -432,3 +432,14 @@ def test_matplotlib_is_never_imported_by_the_fuzzer():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_readme_shows_the_current_numbers(default_report):
+    """The README's table is this report's summary; regenerate it with
+    `python -m fuzz report --format summary --png docs/img/cmo.png` when the numbers change."""
+    readme = (ROOT / "README.md").read_text()
+    rows = [ln for ln in R.format_summary(default_report).splitlines() if ln.startswith("| `")]
+    assert len(rows) == len(R.WORKLOAD_NAMES)
+    for row in rows:
+        assert row in readme, f"README.md is out of date: {row}"
+    assert (ROOT / "docs/img/cmo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
