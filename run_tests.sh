@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/venv.sh
-ensure_venv "fuzz,test"
+ensure_venv "fuzz,test,report"
 "$VENV/bin/ruff" check .
 exec "$VENV/bin/python" -m pytest "$@"

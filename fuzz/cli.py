@@ -179,6 +179,14 @@ def cmd_hypothesis(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if kinds else EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """The CMO report: lines cleaned and clean calls per workload and variant."""
+    from fuzz.report import run_cli
+
+    return run_cli(args.variant, args.workload, args.config, args.png, args.no_png, args.json,
+                   args.format, args.ops_dir)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -256,6 +264,28 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", default=None, metavar="OUT.json",
                    help="also write the summary as JSON")
     h.set_defaults(func=cmd_hypothesis)
+    rp = sub.add_parser("report", help="the CMO report: lines cleaned and clean calls of "
+                                       "realistic workloads per variant, against the reference "
+                                       "and the least possible (table, JSON, PNG)")
+    rp.add_argument("--variant", action="append", default=None, metavar="V",
+                    help="a variant to measure, repeatable (default: reference, v1, v1-review, "
+                         "fixed); the reference is always measured as the baseline")
+    rp.add_argument("--workload", action="append", default=None, metavar="NAME",
+                    help="only this workload, repeatable (default: all; see docs/report.md)")
+    rp.add_argument("--config", default="", metavar="FILTER",
+                    help='config keys as for campaign, e.g. "granule=64K,line=128" (default: '
+                         'arm64-s1 4K ias=48 oas=48 line=64, non-coherent)')
+    rp.add_argument("--png", default=None, metavar="PATH",
+                    help="write the chart here (default: out/report/cmo.png; needs the "
+                         "'report' extra, matplotlib: an explicit --png without it is exit 2)")
+    rp.add_argument("--no-png", action="store_true", help="no chart")
+    rp.add_argument("--json", default=None, metavar="PATH", help="also write the numbers as JSON")
+    rp.add_argument("--format", default="text", choices=("text", "markdown", "summary"),
+                    help="text (default), markdown (the same table), or summary (Markdown, one "
+                         "row per workload: lines / calls per variant)")
+    rp.add_argument("--ops-dir", default=None, metavar="DIR",
+                    help="also write each workload as an .ops file (for replay)")
+    rp.set_defaults(func=cmd_report)
     return p
 
 
