@@ -1,0 +1,45 @@
+"""What the Atheris target instruments: the code under test (the model, its variants, a plugin
+variant loaded from a file) and the oracles; never NumPy, never the harness."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PROBE = r"""
+import inspect, json, runpy, sys
+sys.argv = ["target", "-runs=0"]
+g = runpy.run_path("fuzz/target.py", run_name="probe")      # imports, instruments, no fuzzing
+
+def instrumented(fn):
+    return "__ATHERIS_INSTRUMENTED__" in fn.__code__.co_consts
+
+import fuzz.codec, fuzz.executor, fuzz.oracles, model.io_pgtable_arm, model.cint, numpy.lib.npyio
+plugin = sys.modules[type(g["VARIANT"]).__module__]
+print(json.dumps({
+    "io_pgtable_arm": instrumented(model.io_pgtable_arm.__arm_lpae_map),
+    "oracles": instrumented(fuzz.oracles.Oracles.after_op),
+    "codec": instrumented(fuzz.codec.decode),
+    "executor": instrumented(fuzz.executor.run_op),
+    "cint": instrumented(model.cint.c_int),
+    "numpy": instrumented(numpy.lib.npyio.DataSource.open),
+    "plugin": sorted(n for n, f in vars(plugin).items()
+                     if inspect.isfunction(f) and f.__module__ == plugin.__name__
+                     and instrumented(f)),
+}))
+"""
+
+
+def test_target_instruments_the_code_under_test_only(tmp_path):
+    env = dict(os.environ, IOPGFUZZ_CRASHES=str(tmp_path / "crashes"),
+               IOPGFUZZ_VARIANT="examples/naive_leaf_walker.py:NaiveLeafWalker")
+    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["io_pgtable_arm"] and got["oracles"]
+    assert not got["codec"] and not got["executor"] and not got["cint"] and not got["numpy"]
+    # the example plugin's two walker functions (see examples/naive_leaf_walker.py)
+    assert got["plugin"] == ["__naive_sync_map", "naive_iotlb_sync_map"]
