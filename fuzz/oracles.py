@@ -356,12 +356,13 @@ class Oracles:
             # a clean may ask for far more than the table (a negative int count times 8):
             # only the table's own lines exist; the rest is reported by oob-access
             lines = range(max(c.first_line, 0), min(c.first_line + c.nlines, nlines_table))
-            for ln in lines:
-                if base_line + ln in seen:
-                    return self.finding(K.REDUNDANT_CLEAN, "twice", None, rec,
-                                        f"one sync cleaned line {(base_line + ln) * line_bytes:#x}"
-                                        f" (L{t.lvl}) twice")
-                seen.add(base_line + ln)
+            absolute = range(base_line + lines.start, base_line + lines.stop)
+            if not seen.isdisjoint(absolute):
+                ln = next(a for a in absolute if a in seen)
+                return self.finding(K.REDUNDANT_CLEAN, "twice", None, rec,
+                                    f"one sync cleaned line {ln * line_bytes:#x}"
+                                    f" (L{t.lvl}) twice")
+            seen.update(absolute)
             # lines holding no entry of the range changed since a sync walk last cleaned them
             blk = self.var.block_size(t.lvl)
             base = t.iova_base & self.ias_mask
@@ -372,7 +373,7 @@ class Oracles:
                 needed = set((inr // t.line_entries).tolist())
             else:
                 needed = set()
-            for ln in lines:
+            for ln in (lines if not needed.issuperset(lines) else ()):
                 if ln not in needed:
                     return self.finding(
                         K.REDUNDANT_CLEAN, "unchanged", None, rec,
