@@ -187,6 +187,54 @@ def cmd_report(args: argparse.Namespace) -> int:
                    args.format, args.ops_dir)
 
 
+def cmd_cflite_seeds(args: argparse.Namespace) -> int:
+    """The seed corpora of the ClusterFuzzLite targets: <out>/<target>_seed_corpus.zip."""
+    from pathlib import Path
+
+    from fuzz.cflite import TARGETS, write_seed_corpora
+
+    unknown = [t for t in args.targets if t not in TARGETS]
+    if unknown:
+        print(f"error: unknown target(s) {', '.join(unknown)} (targets: {', '.join(TARGETS)})",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        counts = write_seed_corpora(Path(args.out), args.targets or None)
+    except (RuntimeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for name, n in counts.items():
+        print(f"{Path(args.out) / (name + '_seed_corpus.zip')}: {n} seeds")
+    return EXIT_OK
+
+
+def cmd_cflite_dict(args: argparse.Namespace) -> int:
+    """The libFuzzer dictionary for the binary op language, derived from fuzz/codec.py."""
+    from pathlib import Path
+
+    from fuzz.cflite import format_dictionary
+    from fuzz.triage import atomic_write
+
+    text = format_dictionary()
+    if args.check:
+        try:
+            same = Path(args.check).read_text() == text
+        except OSError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        if not same:
+            print(f"{args.check} is stale: run `python -m fuzz cflite-dict -o {args.check}`",
+                  file=sys.stderr)
+            return EXIT_FINDINGS
+        print(f"{args.check} is up to date")
+    elif args.output:
+        atomic_write(Path(args.output), text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(text, end="")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
     sub = p.add_subparsers(dest="command")
@@ -286,6 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--ops-dir", default=None, metavar="DIR",
                     help="also write each workload as an .ops file (for replay)")
     rp.set_defaults(func=cmd_report)
+    cs = sub.add_parser("cflite-seeds", help="ClusterFuzzLite: write "
+                                              "<OUT>/<target>_seed_corpus.zip from "
+                                              "corpus/differential (what build.sh runs)")
+    cs.add_argument("out", metavar="OUT", help="output folder ($OUT in build.sh)")
+    cs.add_argument("targets", nargs="*", metavar="TARGET",
+                    help="targets (default: all of fuzz.cflite.TARGETS)")
+    cs.set_defaults(func=cmd_cflite_seeds)
+    cd = sub.add_parser("cflite-dict", help="ClusterFuzzLite: the libFuzzer dictionary derived "
+                                             "from the binary codec")
+    cd.add_argument("-o", "--output", default=None, metavar="FILE", help="write it here")
+    cd.add_argument("--check", default=None, metavar="FILE",
+                    help="exit 1 if FILE differs from what would be written")
+    cd.set_defaults(func=cmd_cflite_dict)
     return p
 
 
