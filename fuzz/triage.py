@@ -67,11 +67,16 @@ def _write_synced(path: Path, data: bytes) -> None:
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write `path` so that it is always either the old file or the whole new one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        path.parent.mkdir(parents=True, exist_ok=True)
         _write_synced(tmp, data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise type(e)(e.errno, e.strerror, str(path)) from None     # name the file, not tmp
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -136,7 +141,8 @@ class Triage:
 
     def __init__(self, root: Path, worker: str | None = None):
         self.root = Path(root)
-        self.worker = worker or f"{platform.node()}-{os.getpid()}"
+        # the start time keeps a later worker that reuses the PID from overwriting the counts
+        self.worker = worker or f"{platform.node()}-{os.getpid()}-{int(time.time())}"
         self.counts: dict[str, list] = {}
         self.known = {p.name for p in self.root.glob("*/*")
                       if not p.name.startswith(".") and (p / "report.txt").exists()}
