@@ -13,13 +13,21 @@ inputs are a fixed mix, the same on every run:
 
 The work is split into chunks with their own seeds and run on a pool of two processes, so the
 result does not depend on how the chunks are scheduled.
+
+Determinism: the seeds, the v1 reproducers, 300 generated scenarios and 100 random inputs are run
+against v1 and v1-review in four processes with PYTHONHASHSEED 0, 1, 12345 and random, each in a
+different order, and some inputs a second time in the same process; the findings (kind,
+signature, op index, message, detail), the replay trace and the replay JSON must be identical.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -153,3 +161,86 @@ def test_100k_random_byte_strings_decode_and_run_without_model_error():
           f"{sum(x['with_findings'] for x in results)} with findings; "
           f"slowest {slowest[0] * 1000:.0f} ms; pid {os.getpid()}")
     assert not failures, "\n\n".join(f"input {h}:\n{why}" for h, why in failures[:5])
+
+
+# --- determinism: any process, any PYTHONHASHSEED, any order -----------------------------------
+
+DETERMINISM_CHILD = """\
+import hashlib, json, sys
+from fuzz import codec
+from fuzz.executor import run_scenario
+from fuzz.replay import format_trace, load_input, result_json
+from model.variants import get_variant
+
+job = json.load(sys.stdin)
+variants = [get_variant(v) for v in job["variants"]]
+
+def scenario(item):
+    kind, value = item
+    return load_input(value) if kind == "file" else codec.decode(bytes.fromhex(value))
+
+def one(item):
+    sc = scenario(item)
+    out = {}
+    for v in variants:
+        res = run_scenario(sc, v)
+        out[v.name] = {
+            "findings": [[f.kind, f.signature, f.op_index, f.message,
+                          json.dumps(f.detail, sort_keys=True, default=repr)]
+                         for f in res.findings],
+            "trace": hashlib.sha1(format_trace(res).encode()).hexdigest(),
+            "json": hashlib.sha1(json.dumps(result_json(res), default=repr).encode()).hexdigest(),
+        }
+    return out
+
+results = {}
+for key in job["order"]:
+    results[key] = one(job["inputs"][key])
+for key in reversed(job["order"][: job["again"]]):       # again, after everything else ran
+    if one(job["inputs"][key]) != results[key]:
+        results[key]["again"] = "differs when run a second time in the same process"
+json.dump(results, sys.stdout)
+"""
+
+
+def _determinism_inputs() -> dict[str, list[str]]:
+    inputs = {}
+    for p in sorted((ROOT / "corpus" / "differential").glob("*.ops")) + \
+            sorted((ROOT / "crashes" / "v1").glob("*.ops")):
+        inputs[f"{p.parent.name}/{p.name}"] = ["file", str(p)]
+    r = random.Random(77)
+    for i in range(300):
+        inputs[f"generated-{i}"] = ["bytes", codec.encode(random_scenario(r)).hex()]
+    for i in range(100):
+        inputs[f"random-{i}"] = ["bytes", random_input(r).hex()]
+    return inputs
+
+
+def test_same_findings_in_any_process_hash_seed_and_order():
+    inputs = _determinism_inputs()
+    keys = sorted(inputs)
+    runs = {"0": ("sorted", keys), "1": ("reversed", keys[::-1]),
+            "12345": ("shuffled", random.Random(1).sample(keys, len(keys))),
+            "random": ("shuffled again", random.Random(2).sample(keys, len(keys)))}
+    procs = {}
+    for seed, (_, order) in runs.items():
+        job = {"variants": ["v1", "v1-review"], "inputs": inputs, "order": order, "again": 60}
+        env = dict(os.environ, PYTHONHASHSEED=seed, PYTHONPATH=str(ROOT))
+        p = subprocess.Popen([sys.executable, "-c", DETERMINISM_CHILD], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        procs[seed] = (p, json.dumps(job))
+    results = {}
+    for seed, (p, job) in procs.items():
+        out, err = p.communicate(job, timeout=600)
+        assert p.returncode == 0, err[-3000:]
+        results[seed] = json.loads(out)
+    base = results["0"]
+    assert set(base) == set(keys)
+    assert sum(len(v["v1"]["findings"]) for v in base.values()) > 300      # it is a real test
+    for seed, res in results.items():
+        again = {k for k, v in res.items() if "again" in v}
+        assert not again, f"PYTHONHASHSEED={seed}: a second run differs for {sorted(again)}"
+        differ = [k for k in keys if res[k] != base[k]]
+        assert not differ, (f"PYTHONHASHSEED={seed} ({runs[seed][0]} order) differs from "
+                            f"PYTHONHASHSEED=0 (sorted order) on {differ[:10]}")
