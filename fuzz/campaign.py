@@ -11,6 +11,7 @@ everything found so far, and buckets already on disk are only counted.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,7 +25,7 @@ from pathlib import Path
 
 from . import codec
 from .replay import load_input
-from .triage import atomic_write, load_buckets
+from .triage import atomic_write, clean_stale_temporaries, load_buckets
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(__file__).resolve().parent / "target.py"
@@ -91,6 +92,44 @@ def write_seeds(dest: Path) -> int:
     return n
 
 
+_SHA1_NAME = re.compile(r"^[0-9a-f]{40}$")
+
+#: Runs each worker: ask Linux to SIGKILL it when the campaign process dies (even by SIGKILL),
+#: then exec the target.  Workers live in their own session (Ctrl-C reaches the campaign, which
+#: stops them in order), so without this they would outlive a killed campaign and keep writing
+#: into its folders while a restarted campaign runs.
+_WORKER_SHIM = """\
+import ctypes, os, signal, sys
+parent = int(sys.argv[1])
+try:
+    ctypes.CDLL(None).prctl(1, ctypes.c_ulong(signal.SIGKILL))   # PR_SET_PDEATHSIG
+except (OSError, AttributeError):
+    pass
+if os.getppid() != parent:                                       # died before prctl
+    sys.exit(1)
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
+"""
+
+
+def repair_corpus(corpus: Path) -> list[Path]:
+    """Remove the files a killed libFuzzer left half-written in its corpus folder.
+
+    libFuzzer names every corpus file by the SHA-1 of its contents and writes it in place
+    (fopen, fwrite, fclose), so a worker killed in the middle leaves a file whose name is not
+    the hash of what it holds.  Such a file would still decode (any bytes do), but it is not
+    the input libFuzzer meant to keep.  Returns the files removed."""
+    removed = []
+    for p in sorted(Path(corpus).iterdir()):
+        if _SHA1_NAME.match(p.name) and p.is_file():
+            try:
+                if hashlib.sha1(p.read_bytes()).hexdigest() != p.name:
+                    p.unlink()
+                    removed.append(p)
+            except OSError:
+                pass
+    return removed
+
+
 def run_campaign(opt: Options, out=None) -> int:
     out = out or sys.stdout
     opt.corpus.mkdir(parents=True, exist_ok=True)
@@ -98,8 +137,14 @@ def run_campaign(opt: Options, out=None) -> int:
     logs = opt.crashes / "logs"
     logs.mkdir(exist_ok=True)
     dirs = [str(opt.corpus)]
+    seed_dir = opt.crashes.parent / "seeds"
+    stale = clean_stale_temporaries(opt.crashes) + clean_stale_temporaries(seed_dir, 1)
+    partial = repair_corpus(opt.corpus)
+    if stale or partial:
+        print(f"campaign: an earlier run was interrupted; removed {len(stale)} temporary "
+              f"file(s) of its writes and {len(partial)} half-written corpus file(s)",
+              file=out, flush=True)
     if opt.seeds:
-        seed_dir = opt.crashes.parent / "seeds"
         write_seeds(seed_dir)
         dirs.append(str(seed_dir))
     env = dict(os.environ, IOPGFUZZ_VARIANT=opt.variant, IOPGFUZZ_CRASHES=str(opt.crashes),
@@ -117,6 +162,8 @@ def run_campaign(opt: Options, out=None) -> int:
     for i in range(opt.jobs):
         log = logs / f"worker-{i}.log"
         cmd = [sys.executable, str(TARGET), f"-seed={int(start) % 100000 + i}", *flags, *dirs]
+        if sys.platform.startswith("linux"):
+            cmd = [sys.executable, "-c", _WORKER_SHIM, str(os.getpid()), *cmd[1:]]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace", start_new_session=True)
         w = Worker(i, proc, log)
@@ -164,7 +211,7 @@ def run_campaign(opt: Options, out=None) -> int:
 
 
 def _pump(w: Worker) -> None:
-    with open(w.log, "w") as log:
+    with open(w.log, "w", buffering=1) as log:     # line by line: a killed campaign keeps it
         for line in w.proc.stdout:
             log.write(line)
             w.feed(line)

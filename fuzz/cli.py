@@ -30,6 +30,13 @@ def cmd_selfcheck(args: argparse.Namespace) -> int:
     return worst
 
 
+def _os_error(e: OSError) -> str:
+    """`FILE: cannot write: WHY` for an error writing an output file."""
+    if e.filename is None:
+        return str(e)
+    return f"{e.filename}: cannot write: {e.strerror}"
+
+
 def _variant_or_report(spec: str):
     """The variant `spec` names, or None after printing why it cannot be loaded."""
     from fuzz.plugins import VariantLoadError, load_variant
@@ -51,11 +58,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     worst = EXIT_OK
     for path in args.files:
         try:
-            code, text = replay_file(path, variant, args.json, args.strict)
+            code, text, error = replay_file(path, variant, args.json, args.strict)
         except OpsSyntaxError as e:
             print(f"error: {e}", file=sys.stderr)
             worst = max(worst, EXIT_BAD_INPUT)
             continue
+        if error:
+            print(f"error: {error}", file=sys.stderr)
         if len(args.files) > 1 and not args.json:
             print(f"== {path}")
         print(text, end="" if text.endswith("\n") else "\n")
@@ -76,6 +85,13 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     except (VariantLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for option, folder in (("--corpus", args.corpus), ("--crashes", args.crashes)):
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            why = "not a folder" if Path(folder).exists() else e.strerror
+            print(f"error: {option} {folder}: {why}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     opt = Options(variant=args.variant, seconds=args.time, jobs=args.jobs, config=args.config,
                   corpus=Path(args.corpus), crashes=Path(args.crashes), strict=args.strict,
                   stop_first=args.stop_first, seeds=not args.no_seeds,
@@ -92,17 +108,33 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 
 
 def cmd_triage(args: argparse.Namespace) -> int:
-    from fuzz.triage import load_buckets
+    from pathlib import Path
 
-    buckets = load_buckets(args.dir)
+    from fuzz.triage import scan_buckets
+
+    root = Path(args.dir)
+    if not root.is_dir():
+        why = "no such folder" if not root.exists() else "not a folder"
+        print(f"error: {root}: {why} (triage reads a crashes folder, e.g. out/crashes)",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    scan = scan_buckets(root)
+    for d in scan.incomplete:
+        print(f"note: ignoring {d}: incomplete bucket, no report.txt (an interrupted write)",
+              file=sys.stderr)
+    for problem in scan.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    buckets = scan.buckets
     if not buckets:
-        print(f"no buckets in {args.dir}")
-        return EXIT_OK
-    print(f"{'kind':<22} {'count':>7}  signature / reproducer")
-    for b in sorted(buckets, key=lambda b: (b["kind"], -b["count"])):
-        print(f"{b['kind']:<22} {b['count']:>7}  {b['signature']}")
-        print(f"{'':<32}{b['reproducer']}")
-    return EXIT_FINDINGS
+        print(f"no buckets in {root}")
+    else:
+        print(f"{'kind':<22} {'count':>7}  signature / reproducer")
+        for b in sorted(buckets, key=lambda b: (b["kind"], -b["count"], b["signature"])):
+            print(f"{b['kind']:<22} {b['count']:>7}  {b['signature']}")
+            print(f"{'':<32}{b['reproducer']}")
+    if scan.problems:
+        return EXIT_BAD_INPUT
+    return EXIT_FINDINGS if buckets else EXIT_OK
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
@@ -113,7 +145,10 @@ def cmd_minimize(args: argparse.Namespace) -> int:
     try:
         res, _ = minimize_file(args.file, args.output, args.variant, args.signature,
                                args.max_replays)
-    except (OpsSyntaxError, VariantLoadError, ValueError, OSError) as e:
+    except OSError as e:
+        print(f"error: {_os_error(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OpsSyntaxError, VariantLoadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"signature: {res.signature}")
@@ -136,7 +171,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         text, warnings = export_file(args.file, args.format, args.variant)
         if args.output:
             atomic_write(Path(args.output), text)
-    except (OpsSyntaxError, VariantLoadError, ExportError, OSError) as e:
+    except OSError as e:
+        print(f"error: {_os_error(e)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (OpsSyntaxError, VariantLoadError, ExportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     for w in warnings:

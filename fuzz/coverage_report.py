@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .codec import decode
 from .executor import run_scenario
 from .plugins import load_variant
-from .replay import load_input
 
 
 def coverage_report(corpus: Path, out: Path, variant: str) -> tuple[int, float]:
@@ -15,11 +15,12 @@ def coverage_report(corpus: Path, out: Path, variant: str) -> tuple[int, float]:
     cov = coverage.Coverage(source=["model", "fuzz"], branch=True,
                             omit=["*/fuzz/target.py", "*/fuzz/campaign.py"])
     v = load_variant(variant)
-    files = sorted(p for p in Path(corpus).rglob("*") if p.is_file())
+    files = sorted(p for p in Path(corpus).rglob("*")
+                   if p.is_file() and not p.name.startswith("."))
     cov.start()
     try:
         for p in files:
-            run_scenario(load_input(p), v)
+            run_scenario(decode(p.read_bytes()), v)   # any bytes decode
     finally:
         cov.stop()
     total = cov.html_report(directory=str(out), title=f"iopgfuzz corpus coverage ({variant})")

@@ -582,7 +582,7 @@ def export_file(path: str, fmt: str, variant_spec: str) -> tuple[str, list[str]]
     """Returns (the exported text, warnings).  Raises OpsSyntaxError for an unreadable input,
     ExportError for one that cannot be exported, VariantLoadError for a bad variant."""
     from .plugins import load_variant
-    from .replay import load_input
+    from .replay import input_path, load_input
 
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
@@ -590,7 +590,7 @@ def export_file(path: str, fmt: str, variant_spec: str) -> tuple[str, list[str]]
     scenario = load_input(path)
     original = None
     try:
-        raw = Path(path).read_text(encoding="utf-8")
+        raw = input_path(path).read_text(encoding="utf-8")
         if raw.lstrip().startswith("# iopgfuzz ops"):
             original = raw
     except (OSError, UnicodeDecodeError):

@@ -302,7 +302,10 @@ def minimize_file(path: str, out: str, variant_spec: str, signature: str | None,
 
     variant = load_variant(variant_spec)
     sc = load_input(path)
-    res = minimize(sc, variant, signature, max_replays)
+    try:
+        res = minimize(sc, variant, signature, max_replays)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     text = minimized_text(res, path, variant_spec)
     atomic_write(Path(out), text)
     return res, text

@@ -36,6 +36,7 @@ class OpsSyntaxError(IopgfuzzError):
     def __init__(self, message: str, line: int | None = None, source: str = "<ops>"):
         where = f"{source}:{line}: " if line is not None else f"{source}: "
         super().__init__(where + message)
+        self.message = message
         self.line = line
         self.source = source
 

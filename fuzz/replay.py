@@ -8,30 +8,76 @@ from pathlib import Path
 from model import Variant
 
 from . import findings as K
+from .codec import decode
 from .executor import OpRecord, Outcome, RunResult, run_scenario
-from .ops import OpsSyntaxError, Scenario, parse_scenario
+from .ops import VERSION_LINE, OpsSyntaxError, Scenario, parse_scenario
 
 
 def load_input(path: str | Path) -> Scenario:
-    """Read an input: `*.ops` files and files starting with the version line are text and
-    parsed strictly; anything else is a binary (fuzzer) input, which always decodes."""
-    p = Path(path)
+    """Read an input file, or a bucket folder (its `input.ops`).
+
+    `*.ops` files and files starting with `# iopgfuzz` are text and parsed strictly; anything
+    else is a binary (fuzzer) input, which always decodes.  Raises `OpsSyntaxError`, naming the
+    file (and the line where there is one) and what is wrong, for a file that cannot be read, an
+    empty file, a text file that is not UTF-8, does not parse or looks cut short (no final
+    newline, or neither a config line nor an op), and a bucket folder that is not complete.
+    """
+    p = input_path(path)
     try:
         raw = p.read_bytes()
     except OSError as e:
         raise OpsSyntaxError(f"cannot read: {e.strerror}", None, str(p)) from None
-    if p.suffix == ".ops" or raw.lstrip().startswith(b"# iopgfuzz ops"):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise OpsSyntaxError(f"not UTF-8 at byte {e.start}", None, str(p)) from None
-        return parse_scenario(text, str(p))
-    try:
-        from .codec import decode
-    except ImportError:
-        raise OpsSyntaxError("not a .ops text file (no '# iopgfuzz ops v1' line)", None,
-                             str(p)) from None
+    if not raw:
+        raise OpsSyntaxError("empty file (a .ops file starts with the line "
+                             f"{VERSION_LINE!r}; a binary input holds at least a config)",
+                             None, str(p))
+    if p.suffix == ".ops" or raw.lstrip().startswith(b"# iopgfuzz"):
+        return parse_ops_file(raw, str(p))
     return decode(raw)
+
+
+def parse_ops_file(raw: bytes, source: str) -> Scenario:
+    """A whole `.ops` file: `parse_scenario` plus what only a file can get wrong."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise OpsSyntaxError(f"not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
+                             "a .ops file is text (give a binary fuzzer input another name, "
+                             "e.g. input.bin)", line, source) from None
+    lines = text.splitlines()
+    complete = text.endswith(("\n", "\r"))
+    try:
+        sc = parse_scenario(text, source)
+    except OpsSyntaxError as e:
+        if complete or e.line != len(lines):
+            raise
+        raise OpsSyntaxError(f"{e.message} (the file ends inside this line, with no final "
+                             "newline: it looks cut short)", e.line, source) from None
+    if not complete:
+        raise OpsSyntaxError("the file ends inside this line (no final newline): it looks cut "
+                             "short; if the line is complete, end it with a newline",
+                             len(lines), source)
+    if not sc.ops and not any(ln.split("#", 1)[0].split()[:1] == ["config"] for ln in lines):
+        raise OpsSyntaxError("no config line and no op after the version line: the file looks "
+                             "cut short", len(lines), source)
+    return sc
+
+
+def input_path(path: str | Path) -> Path:
+    """`path` itself, or for a bucket folder its `input.ops` once the bucket is complete."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    from .triage import check_bucket
+
+    if not any((p / name).exists() for name in ("report.txt", "input.ops", "input.bin")):
+        raise OpsSyntaxError("is a folder, not an input file (a bucket folder holds input.bin, "
+                             "input.ops and report.txt)", None, str(p))
+    problem = check_bucket(p)
+    if problem:
+        raise OpsSyntaxError(problem.message, problem.line, str(problem.path))
+    return p / "input.ops"
 
 
 def result_json(res: RunResult) -> dict:
@@ -125,13 +171,15 @@ def _fmt_record(rec: OpRecord, variant: str, width: int) -> list[str]:
     return out
 
 
-def replay_file(path: str, variant: Variant, as_json: bool, strict: bool) -> tuple[int, str]:
-    """Returns (exit code, output).  Exit 1 when there are findings (efficiency ones only
-    with `strict`), 2 for an input that cannot be read or a config the kernel refuses."""
+def replay_file(path: str, variant: Variant, as_json: bool,
+                strict: bool) -> tuple[int, str, str | None]:
+    """Returns (exit code, output, error).  Exit 1 when there are findings (efficiency ones only
+    with `strict`), 2 with an error message for a config the kernel refuses.  Raises
+    OpsSyntaxError for an input that cannot be read."""
     sc = load_input(path)
     res = run_scenario(sc, variant)
     text = json.dumps(result_json(res), indent=1) if as_json else format_trace(res)
     if res.config_error:
-        return 2, text
+        return 2, text, f"{path}: the kernel refuses this configuration: {res.config_error}"
     counted = [f for f in res.findings if strict or f.kind not in K.EFFICIENCY_KINDS]
-    return (1 if counted else 0), text
+    return (1 if counted else 0), text, None
