@@ -107,7 +107,7 @@ class RunResult:
 
 
 #: Default work budget per world (entries written or allocated): keeps every input fast.
-DEFAULT_BUDGET = 1 << 17
+DEFAULT_BUDGET = 1 << 18
 
 
 #: How each op kind is performed on a world through its public API.

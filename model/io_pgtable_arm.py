@@ -62,7 +62,7 @@ from .config import (
 from .errors import ConfigRejected
 from .events import EventLog
 from .failpoints import Failpoints
-from .memory import ENTRY_BYTES, Memory, Ptep, Table
+from .memory import ENTRY_BYTES, EVENT_COST, Memory, Ptep, Table
 from .pte import (
     ARM_LPAE_PTE_NSTABLE,
     ARM_LPAE_PTE_SW_SYNC,
@@ -183,6 +183,7 @@ def iopte_deref(pte: int, data: ArmLpaeIoPgtable) -> Ptep:
     pa = iopte_to_paddr(pte, ARM_LPAE_GRANULE(data))
     t = data.mem.lookup(pa)
     if t is None:
+        data.mem.charge(EVENT_COST)
         data.events.record(ev.BAD_POINTER, "iopte_deref", f"pte={pte:#x} -> pa {pa:#x}")
         t = data.mem.wild_table()
     return Ptep(data.mem, t, 0)

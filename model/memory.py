@@ -29,6 +29,9 @@ ENTRY_BYTES = 8
 #: Budget units charged per access on top of its entries: what one call costs in Python
 #: compares with a vectorised pass over ~64 entries, so the budget bounds time, not entries.
 ACCESS_COST = 64
+#: Budget units charged on top when an access goes wrong and is recorded (out of bounds, use
+#: after free, a wild pointer): the event and its description cost far more than the access.
+EVENT_COST = 256
 #: Cache-maintenance call sites (kernel-semantics §3.11 C1..C7), in report order.
 CLEAN_SITES = ("alloc", "install", "table", "leaf", "sync_map", "unmap")
 
@@ -217,10 +220,14 @@ class Memory:
 
     def spend(self, n: int) -> None:
         """Charge `n` entries plus the fixed cost of one access (see `ACCESS_COST`)."""
+        self.charge(n + ACCESS_COST)
+
+    def charge(self, units: int) -> None:
+        """Take `units` from the work budget; BudgetExhausted when it runs out."""
         if self.budget is not None:
-            self.budget -= n + ACCESS_COST
+            self.budget -= units
             if self.budget < 0:
-                raise BudgetExhausted(f"work budget exhausted ({n} more entries asked)")
+                raise BudgetExhausted(f"work budget exhausted ({units} more units asked)")
 
     _spend = spend
 
@@ -251,6 +258,7 @@ class Memory:
     # -- CPU accesses ---------------------------------------------------------------------------
 
     def _check(self, t: Table, first: int, n: int, oob_kind: str, uaf_kind: str) -> None:
+        self.charge(EVENT_COST)
         if t.freed:
             self.events.record(uaf_kind, _caller(), f"{t!r}[{first}:{first + n}]")
         elif first < 0 or first + n > t.entries:
@@ -350,6 +358,8 @@ class Memory:
         nbytes &= U64_MASK
         start = first * ENTRY_BYTES
         end = start + nbytes
+        if t.freed or first < 0 or end > t.entries * ENTRY_BYTES:
+            self.charge(EVENT_COST)
         if t.freed:
             self.events.record(ev.UAF_CLEAN, _caller(),
                                f"{t!r} bytes [{start}, {end}) site={site}")
@@ -372,6 +382,7 @@ class Memory:
         hi = last_line + 1
         if hi > len(t.dirty):
             hi = len(t.dirty)
+        self.spend((hi - lo) * t.line_entries if hi > lo else 0)
         if self.clean_log is not None:
             self.clean_log.append(CleanRecord(site, t, first_line, last_line - first_line + 1,
                                               self._changed_entries(t, lo, hi)))

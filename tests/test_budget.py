@@ -3,10 +3,11 @@ entries written (walks over big mapped ranges, repeated many times)."""
 
 import pytest
 
+from fuzz import codec
 from fuzz.executor import DEFAULT_BUDGET, run_scenario
 from fuzz.ops import parse_scenario
 from model import BudgetExhausted, Config, World
-from model.memory import ACCESS_COST
+from model.memory import ACCESS_COST, EVENT_COST
 from model.variants import get_variant
 
 HEADER = ("# iopgfuzz ops v1\nconfig fmt=arm64-s1 granule=4K ias=48 oas=48 quirks=none line=64 "
@@ -26,6 +27,23 @@ def test_a_read_costs_its_entries_plus_the_access_cost():
     before = mem.budget
     mem.load(w.data.pgd, 3)
     assert before - mem.budget == 1 + ACCESS_COST
+
+
+def test_an_access_that_goes_wrong_costs_the_event_too():
+    w, mem = _world(100_000)
+    pgd = w.data.pgd                                  # 512 entries (4K granule, ias 48)
+    before = mem.budget
+    mem.load(pgd, 512)                                # one past the end: an oob-read event
+    assert before - mem.budget == 1 + ACCESS_COST + EVENT_COST
+    assert w.events.events[-1].kind == "oob-read"
+
+
+def test_a_clean_costs_the_entries_of_its_lines():
+    w, mem = _world(100_000)
+    pgd = w.data.pgd
+    before = mem.budget
+    mem.dma_sync_for_device(pgd, 3, 8 * 10, "leaf")   # entries 3..12: lines 0 and 1 (8 each)
+    assert before - mem.budget == 2 * 8 + ACCESS_COST
 
 
 def test_a_range_walk_of_the_oracles_is_charged_per_table_visited():
@@ -68,3 +86,15 @@ def test_the_seed_sized_inputs_never_run_out():
     """A realistic input (a 2 MiB map of pages, a sync, an SMMU read) is far inside it."""
     sc = parse_scenario(HEADER + "map 0x200000 0x80001000 2M\nsync 0x200000 2M\nsmmu 0x201000\n")
     assert not run_scenario(sc, get_variant("v1"), budget=DEFAULT_BUDGET).exhausted
+
+
+def test_a_walk_through_a_wild_pointer_again_and_again_runs_out():
+    """Found by the 100k random-bytes test: v1's pt.sync_map over a 64K-granule table whose
+    entries were left as garbage follows ~2,000 wild pointers, each recorded as an event; it
+    took 170 ms when events were free."""
+    sc = codec.decode(bytes.fromhex(
+        "0002050402803730b94c63a5c2557afa037988940dd2f7319ac6a37cccfd849ae530d459551ddf51"
+        "cadb8e7e7d0e6d"))
+    assert any(op.kind == "pt.sync_map" for op in sc.ops)
+    assert run_scenario(sc, get_variant("v1")).exhausted
+    assert not run_scenario(sc, get_variant("reference")).exhausted
