@@ -3,6 +3,7 @@
 #
 #   ./run_fuzz.sh [--variant V] [--time S] [--jobs N] [--config FILTER] [--corpus D]
 #                 [--crashes D] [--strict] [--stop-first] [--no-seeds] [--coverage]
+#                 [--instrument model|walker]
 #                 [-- LIBFUZZER_FLAGS]
 #
 # Defaults: variant v1, every configuration, one worker, until interrupted (Ctrl-C), corpus in

@@ -78,6 +78,8 @@ class Options:
     strict: bool = False
     stop_first: bool = False
     seeds: bool = True
+    #: what Atheris instruments: "model" (the whole model) or "walker" (the variants only)
+    instrument: str = "model"
     libfuzzer: list[str] = field(default_factory=list)
     progress_every: float = 5.0
 
@@ -150,6 +152,7 @@ def run_campaign(opt: Options, out=None) -> int:
     env = dict(os.environ, IOPGFUZZ_VARIANT=opt.variant, IOPGFUZZ_CRASHES=str(opt.crashes),
                IOPGFUZZ_CONFIG=opt.config, IOPGFUZZ_STRICT="1" if opt.strict else "0",
                IOPGFUZZ_STOP_FIRST="1" if opt.stop_first else "0",
+               IOPGFUZZ_INSTRUMENT=opt.instrument,
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     flags = ["-max_len=2048", "-print_final_stats=1", "-rss_limit_mb=4096", "-timeout=10",
              f"-artifact_prefix={opt.crashes}/"]

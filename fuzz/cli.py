@@ -95,7 +95,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
     opt = Options(variant=args.variant, seconds=args.time, jobs=args.jobs, config=args.config,
                   corpus=Path(args.corpus), crashes=Path(args.crashes), strict=args.strict,
                   stop_first=args.stop_first, seeds=not args.no_seeds,
-                  libfuzzer=args.libfuzzer)
+                  instrument=args.instrument, libfuzzer=args.libfuzzer)
     code = run_campaign(opt)
     if args.coverage:
         from fuzz.coverage_report import coverage_report
@@ -305,6 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="afterwards, replay the corpus under coverage.py into <crashes>/coverage")
     c.add_argument("--no-seeds", action="store_true",
                    help="start from the corpus folder alone (no corpus/differential seeds)")
+    c.add_argument("--instrument", choices=("model", "walker"), default="model",
+                   help="coverage of the whole model and the oracles (default), or of the "
+                        "variants' walkers and the oracles only: faster, less guidance")
     c.add_argument("libfuzzer", nargs="*", metavar="-- LIBFUZZER_FLAGS")
     c.set_defaults(func=cmd_campaign)
     t = sub.add_parser("triage", help="list the buckets of a crashes folder")

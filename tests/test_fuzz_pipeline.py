@@ -129,3 +129,12 @@ def test_campaign_writes_summary_and_exit_code(tmp_path, capsys):
         assert Path(b["reproducer"]).exists()
     out = capsys.readouterr().out
     assert "bucket(s)" in out and summary["buckets"][0]["signature"] in out
+
+
+def test_campaign_instrument_walker_reaches_the_workers(tmp_path):
+    opt = Options(variant="v1", jobs=1, corpus=tmp_path / "corpus", crashes=tmp_path / "crashes",
+                  instrument="walker", libfuzzer=["-runs=20", "-seed=3"])
+    run_campaign(opt)
+    log = "".join(p.read_text() for p in (tmp_path / "crashes/logs").glob("*.log"))
+    assert "Instrumenting model.variants.v1" in log
+    assert "Instrumenting model.io_pgtable_arm" not in log

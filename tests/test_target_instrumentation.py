@@ -18,9 +18,12 @@ def instrumented(fn):
     return "__ATHERIS_INSTRUMENTED__" in fn.__code__.co_consts
 
 import fuzz.codec, fuzz.executor, fuzz.oracles, model.io_pgtable_arm, model.cint, numpy.lib.npyio
+import model.variants.v1, model.memory
 plugin = sys.modules[type(g["VARIANT"]).__module__]
 print(json.dumps({
     "io_pgtable_arm": instrumented(model.io_pgtable_arm.__arm_lpae_map),
+    "memory": instrumented(model.memory.Memory.load),
+    "v1": instrumented(model.variants.v1.__arm_lpae_iotlb_sync_map),
     "oracles": instrumented(fuzz.oracles.Oracles.after_op),
     "codec": instrumented(fuzz.codec.decode),
     "executor": instrumented(fuzz.executor.run_op),
@@ -33,13 +36,33 @@ print(json.dumps({
 """
 
 
-def test_target_instruments_the_code_under_test_only(tmp_path):
+def _probe(tmp_path, **env):
     env = dict(os.environ, IOPGFUZZ_CRASHES=str(tmp_path / "crashes"),
-               IOPGFUZZ_VARIANT="examples/naive_leaf_walker.py:NaiveLeafWalker")
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120, check=True)
+               IOPGFUZZ_VARIANT="examples/naive_leaf_walker.py:NaiveLeafWalker", **env)
+    return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_target_instruments_the_code_under_test_only(tmp_path):
+    out = _probe(tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
     got = json.loads(out.stdout.strip().splitlines()[-1])
-    assert got["io_pgtable_arm"] and got["oracles"]
+    assert got["io_pgtable_arm"] and got["memory"] and got["v1"] and got["oracles"]
     assert not got["codec"] and not got["executor"] and not got["cint"] and not got["numpy"]
     # the example plugin's two walker functions (see examples/naive_leaf_walker.py)
     assert got["plugin"] == ["__naive_sync_map", "naive_iotlb_sync_map"]
+
+
+def test_walker_mode_leaves_the_kernel_model_out(tmp_path):
+    out = _probe(tmp_path, IOPGFUZZ_INSTRUMENT="walker")
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["v1"] and got["oracles"]
+    assert not got["io_pgtable_arm"] and not got["memory"] and not got["codec"]
+    assert got["plugin"] == ["__naive_sync_map", "naive_iotlb_sync_map"]
+
+
+def test_an_unknown_instrument_mode_is_refused_by_name(tmp_path):
+    out = _probe(tmp_path, IOPGFUZZ_INSTRUMENT="everything")
+    assert out.returncode != 0
+    assert "IOPGFUZZ_INSTRUMENT='everything'" in out.stderr and "walker" in out.stderr
