@@ -53,8 +53,8 @@ class Oracles:
         out = self.model_error(rec)
         if out:
             return out
-        out += self.crash(rec)
         out += self.errors(rec)          # first: it may replay the core's unwind on the reference
+        out += self.crash(rec)
         out += self.memory_safety(rec)
         out += self.footprint(rec)
         out += self.warns(rec)
@@ -174,12 +174,12 @@ class Oracles:
                         f"after the sync walk met {f.err} it entered {len(later)} more "
                         f"table level(s)"))
                     break
-        if not self._sync_fired(rec) or rec.var.crashed:
+        if not self._sync_fired(rec):
             return out
         op, ret = rec.op, rec.var.ret
         if not isinstance(op, SYNCING_OPS):
             return out
-        if self._succeeded(op, ret):
+        if not rec.var.crashed and self._succeeded(op, ret):
             walker_lost = any(c.fired and c.ret == 0 for c in rec.var.sync_calls)
             where = "walker" if walker_lost else "driver"
             err = next(f.err for f in rec.var.fired if f.site == "sync_map")
@@ -193,7 +193,9 @@ class Oracles:
 
     def _mirror_unwind(self, rec: OpRecord) -> None:
         """The core unmapped the range after the variant's sync failed; do the same on the
-        reference (whose map succeeded) so that both worlds stay comparable."""
+        reference (whose map succeeded) so that both worlds stay comparable.  If that unwind
+        hits a BUG_ON in the variant (the core's own bugs, e.g. the -ENOENT unmap return), it
+        hits it in the reference too, and the crash is not the variant's."""
         op = rec.op
         mark = self.ref.events.mark()
         try:
