@@ -43,9 +43,23 @@ INSTRUMENT_MODES = ("model", "walker")
 INSTRUMENT = os.environ.get("IOPGFUZZ_INSTRUMENT", "model") or "model"
 if INSTRUMENT not in INSTRUMENT_MODES:
     sys.exit(f"IOPGFUZZ_INSTRUMENT={INSTRUMENT!r}: use one of {', '.join(INSTRUMENT_MODES)}")
-NOT_INSTRUMENTED_FUZZ = {"fuzz", "fuzz.codec", "fuzz.executor", "fuzz.findings", "fuzz.ops",
-                         "fuzz.plugins", "fuzz.replay", "fuzz.triage", "fuzz.mutate",
-                         "fuzz.generate", "fuzz.intervals"}
+#: Of fuzz/, only the oracles: every other module of the package is harness.  The modules the
+#: target imports are named; a source tree's listing adds any others (a PyInstaller bundle has
+#: no listing: the names suffice there).
+INSTRUMENTED_FUZZ = {"fuzz.oracles"}
+
+
+def _fuzz_modules() -> set[str]:
+    try:
+        names = os.listdir(os.path.dirname(os.path.abspath(__file__)))
+    except OSError:
+        names = []
+    return {f"fuzz.{n[:-3]}" for n in names if n.endswith(".py") and n != "__init__.py"}
+
+
+NOT_INSTRUMENTED_FUZZ = ({"fuzz", "fuzz.codec", "fuzz.executor", "fuzz.findings", "fuzz.ops",
+                          "fuzz.plugins", "fuzz.replay", "fuzz.triage", "fuzz.mutate",
+                          "fuzz.generate", "fuzz.intervals"} | _fuzz_modules()) - INSTRUMENTED_FUZZ
 
 NOT_INSTRUMENTED = NOT_INSTRUMENTED_MODEL | NOT_INSTRUMENTED_FUZZ | \
     (MODEL_CORE if INSTRUMENT == "walker" else set())
