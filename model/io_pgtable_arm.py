@@ -282,18 +282,19 @@ def arm_lpae_init_pte(data: ArmLpaeIoPgtable, iova: int, paddr: int, prot: int, 
         first_leaf = int(np.argmax(is_leaf)) if is_leaf.any() else num_entries
         is_table = np.flatnonzero(
             np.equal(types[:first_leaf], np.uint64(ARM_LPAE_PTE_TYPE_TABLE))).tolist()
-    if num_entries > 0:
-        for i in is_table:
-            # We require an unmap first
-            sz = ARM_LPAE_BLOCK_SIZE(lvl, data)
-            tblp = ptep - ARM_LPAE_LVL_IDX(iova, lvl, data)
-            if __arm_lpae_unmap(data, None, u64(iova + i * sz), sz, 1, lvl, tblp) != sz:
-                _warn(data, True, "arm_lpae_init_pte:replace-table")
-                return -EINVAL
-        if first_leaf < num_entries:
-            _warn(data, not _no_warn(data), "arm_lpae_init_pte:leaf-exists",
-                  f"iova={u64(iova + first_leaf * ARM_LPAE_BLOCK_SIZE(lvl, data)):#x}")
-            return -EEXIST
+    else:
+        is_table, first_leaf = [], num_entries        # the loop does not run
+    for i in is_table:
+        # We require an unmap first
+        sz = ARM_LPAE_BLOCK_SIZE(lvl, data)
+        tblp = ptep - ARM_LPAE_LVL_IDX(iova, lvl, data)
+        if __arm_lpae_unmap(data, None, u64(iova + i * sz), sz, 1, lvl, tblp) != sz:
+            _warn(data, True, "arm_lpae_init_pte:replace-table")
+            return -EINVAL
+    if first_leaf < num_entries:
+        _warn(data, not _no_warn(data), "arm_lpae_init_pte:leaf-exists",
+              f"iova={u64(iova + first_leaf * ARM_LPAE_BLOCK_SIZE(lvl, data)):#x}")
+        return -EEXIST
 
     __arm_lpae_init_pte(data, paddr, prot, lvl, num_entries, ptep)
     return 0

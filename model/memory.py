@@ -135,8 +135,8 @@ class Ptep:
         self.memory.store_many(self.table, self.index, values)
 
     def write_one(self, value: int) -> None:
-        """`write_many` of one value, without building an array."""
-        self.memory.store_many_one(self.table, self.index, value)
+        """`write_many` of one value, without building an array (the same accounting)."""
+        self.memory.store(self.table, self.index, value)
 
     @property
     def pa(self) -> int:
@@ -204,7 +204,7 @@ class Memory:
         """Zeroed memory at a fresh address aligned to its size, in whole pages, as the page
         allocator behind `iommu_alloc_pages_node_sz` gives.  The zeroing is a CPU store:
         DRAM still holds garbage until somebody cleans."""
-        self._spend(max(entries, alloc_bytes // ENTRY_BYTES))
+        self.spend(max(entries, alloc_bytes // ENTRY_BYTES))
         footprint = max(alloc_bytes, self.page_size)
         align = max(self.page_size, 1 << (alloc_bytes - 1).bit_length())
         pa = -(-self._next_pa // align) * align
@@ -229,7 +229,6 @@ class Memory:
             if self.budget < 0:
                 raise BudgetExhausted(f"work budget exhausted ({units} more units asked)")
 
-    _spend = spend
 
     def free_table(self, t: Table) -> None:
         if t.freed:
@@ -266,7 +265,7 @@ class Memory:
                                f"{t!r} entries [{first}, {first + n}) of {t.entries}")
 
     def load(self, t: Table, i: int) -> int:
-        self._spend(1)
+        self.spend(1)
         if self.access_log is not None:
             self.access_log.append(AccessRecord(t, i, 1))
         if t.freed or not 0 <= i < t.entries:
@@ -278,7 +277,7 @@ class Memory:
     def load_many(self, t: Table, first: int, n: int) -> np.ndarray:
         if n <= 0:
             return t.cpu[0:0].copy()
-        self._spend(n)
+        self.spend(n)
         if self.access_log is not None:
             self.access_log.append(AccessRecord(t, first, n))
         if t.freed or first < 0 or first + n > t.entries:
@@ -291,7 +290,7 @@ class Memory:
         return t.cpu[first:first + n].copy()
 
     def store(self, t: Table, i: int, value: int) -> None:
-        self._spend(1)
+        self.spend(1)
         if t.freed or not 0 <= i < t.entries:
             self._check(t, i, 1, ev.OOB_WRITE, ev.UAF_WRITE)
             if t.freed or not 0 <= i < t.nslots:
@@ -319,7 +318,7 @@ class Memory:
                 return
             values = values[clo - lo:chi - lo]
             lo, hi = clo, chi
-        self._spend(hi - lo)
+        self.spend(hi - lo)
         self.touched.add(t.pa)
         self._seq += 1
         t.wseq[lo:hi] = self._seq
@@ -329,22 +328,6 @@ class Memory:
         else:
             le = t.line_entries
             t.dirty[lo // le:(hi - 1) // le + 1] = True
-
-    def store_many_one(self, t: Table, i: int, value: int) -> None:
-        """`store_many(t, i, [value])`: the same accounting (budget, one store sequence
-        number), for the one-entry case that dominates real maps."""
-        if t.freed or not 0 <= i < t.entries:
-            self.store_many(t, i, np.array([value], dtype=np.uint64))
-            return
-        self._spend(1)
-        self.touched.add(t.pa)
-        self._seq += 1
-        t.wseq[i] = self._seq
-        t.cpu[i] = value
-        if self.coherent:
-            t.mem[i] = value
-        else:
-            t.dirty[i // t.line_entries] = True
 
     # -- cache maintenance -------------------------------------------------------------------
 
