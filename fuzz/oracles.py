@@ -324,7 +324,7 @@ class Oracles:
             if a is None or b is None or a[0] != b[0]:
                 why = f"table {pa:#x} exists or is freed in one world only"
             else:
-                diff = np.flatnonzero((a[1] ^ b[1]) & hw)
+                diff = ((a[1] ^ b[1]) & hw).nonzero()[0]
                 if not len(diff):
                     continue
                 i = int(diff[0])

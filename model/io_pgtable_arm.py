@@ -280,8 +280,8 @@ def arm_lpae_init_pte(data: ArmLpaeIoPgtable, iova: int, paddr: int, prot: int, 
         types = ptes & np.uint64(3)
         is_leaf = np.equal(types, np.uint64(leaf_type))
         first_leaf = int(np.argmax(is_leaf)) if is_leaf.any() else num_entries
-        is_table = np.flatnonzero(
-            np.equal(types[:first_leaf], np.uint64(ARM_LPAE_PTE_TYPE_TABLE))).tolist()
+        is_table = np.equal(types[:first_leaf],
+                            np.uint64(ARM_LPAE_PTE_TYPE_TABLE)).nonzero()[0].tolist()
     else:
         is_table, first_leaf = [], num_entries        # the loop does not run
     for i in is_table:
@@ -414,7 +414,7 @@ def __arm_lpae_free_pgtable(data: ArmLpaeIoPgtable, lvl: int, ptep: Ptep) -> Non
         types = ptes & np.uint64(3)
         leaf_type = ARM_LPAE_PTE_TYPE_BLOCK if (lvl < 3 or data.iop.fmt == ARM_MALI_LPAE) \
             else ARM_LPAE_PTE_TYPE_PAGE
-        children = np.flatnonzero(np.not_equal(ptes, 0) & np.not_equal(types, np.uint64(leaf_type)))
+        children = (np.not_equal(ptes, 0) & np.not_equal(types, np.uint64(leaf_type))).nonzero()[0]
         for i in children.tolist():
             __arm_lpae_free_pgtable(data, lvl + 1, iopte_deref(int(ptes[i]), data))
 
@@ -455,7 +455,7 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
         i = 0
         if num_entries > 0:
             ptes = ptep.read_many(num_entries)
-            holes = np.flatnonzero(np.equal(ptes, 0))
+            holes = np.equal(ptes, 0).nonzero()[0]
             i = int(holes[0]) if len(holes) else num_entries
             if len(holes):
                 _warn(data, not _no_warn(data), "__arm_lpae_unmap:hole-in-batch",
@@ -464,7 +464,7 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
             leaf_type = ARM_LPAE_PTE_TYPE_PAGE if (lvl == 3 and iop.fmt != ARM_MALI_LPAE) \
                 else ARM_LPAE_PTE_TYPE_BLOCK
             tables = np.not_equal(head & np.uint64(3), np.uint64(leaf_type))
-            for j in np.flatnonzero(tables).tolist():
+            for j in tables.nonzero()[0].tolist():
                 __arm_lpae_clear_pte(ptep + j, iop.cfg, 1)
                 # Also flush any partial walks
                 io_pgtable_tlb_flush_walk(data, u64(iova + j * size), size,

@@ -389,7 +389,7 @@ class Memory:
         le = t.line_entries
         a, b = lo_line * le, hi_line * le
         newer = np.greater(t.wseq[a:b], np.repeat(t.synced_seq[lo_line:hi_line], le))
-        return np.flatnonzero(newer) + a
+        return newer.nonzero()[0] + a
 
     def writeback(self, tables=None) -> int:
         """Write back every dirty line (of `tables`, or of all tables); returns lines written."""

@@ -179,11 +179,11 @@ def _diverge(data, table: Table, lvl: int, lo: int, hi: int) -> Divergence | Non
     hw = np.uint64(HW_MASK)
     cpu = table.cpu[i0:i0 + n] & hw
     mem = table.mem[i0:i0 + n] & hw
-    diff = np.flatnonzero(np.not_equal(cpu, mem))
+    diff = np.not_equal(cpu, mem).nonzero()[0]
     stop = int(diff[0]) if len(diff) else n
     if lvl < 3:
         granule = ARM_LPAE_GRANULE(data)
-        for j in np.flatnonzero(np.equal(cpu[:stop] & np.uint64(3), np.uint64(3))).tolist():
+        for j in np.equal(cpu[:stop] & np.uint64(3), np.uint64(3)).nonzero()[0].tolist():
             e_lo = max(lo, base + j * block)
             e_hi = min(hi, base + (j + 1) * block - 1)
             child = data.mem.lookup(iopte_to_paddr(int(cpu[j]), granule))
@@ -277,13 +277,13 @@ def _hole(data, table: Table, lvl: int, lo: int, hi: int, view: str) -> int | No
     types = descs & np.uint64(3)
     if lvl == 3:
         want = 1 if data.iop.fmt == ARM_MALI_LPAE else 3
-        bad = np.flatnonzero(np.not_equal(types, np.uint64(want)))
+        bad = np.not_equal(types, np.uint64(want)).nonzero()[0]
         return None if not len(bad) else max(lo, base + int(bad[0]) * block)
     valid_block = np.uint64(1) if block_allowed(data, lvl) else np.uint64(99)
-    bad = np.flatnonzero(np.not_equal(types, np.uint64(3)) & np.not_equal(types, valid_block))
+    bad = (np.not_equal(types, np.uint64(3)) & np.not_equal(types, valid_block)).nonzero()[0]
     stop = int(bad[0]) if len(bad) else n
     granule = ARM_LPAE_GRANULE(data)
-    for j in np.flatnonzero(np.equal(types[:stop], np.uint64(3))).tolist():
+    for j in np.equal(types[:stop], np.uint64(3)).nonzero()[0].tolist():
         child = data.mem.lookup(iopte_to_paddr(int(descs[j]), granule))
         e_lo = max(lo, base + j * block)
         if child is None or child.lvl != lvl + 1:

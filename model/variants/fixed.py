@@ -57,12 +57,12 @@ def arm_lpae_sync_leaf_lines(data, ptep, first: int, ptes: np.ndarray, lvl: int,
     """Clean the lines of `ptep[first:first+len(ptes)]` that hold an unsynced leaf, one call
     per run of consecutive lines, then mark every leaf of those lines as synced."""
     leaf = np.equal(ptes & _TYPE_MASK, np.uint64(leaf_type(data, lvl)))
-    need = np.flatnonzero(leaf & np.equal(ptes & _SW_SYNC, 0)) + first
+    need = (leaf & np.equal(ptes & _SW_SYNC, 0)).nonzero()[0] + first
     if not len(need):
         return
     per_line = cache_line_size(data) // 8
     lines = np.unique(need // per_line)
-    breaks = np.flatnonzero(np.not_equal(np.diff(lines), 1)) + 1
+    breaks = np.not_equal(np.diff(lines), 1).nonzero()[0] + 1
     for run in np.split(lines, breaks):
         # from the first unsynced leaf of the run's first line to the last of its last line
         in_run = need[np.greater_equal(need // per_line, run[0])
@@ -97,7 +97,7 @@ def __arm_lpae_iotlb_sync_map(data, iova: int, last: int, lvl: int, ptep) -> int
 
     if lvl < ARM_LPAE_MAX_LEVELS - 1:
         base = iova & ~(block_size - 1)
-        tables = np.flatnonzero(np.equal(ptes & _TYPE_MASK, np.uint64(ARM_LPAE_PTE_TYPE_TABLE)))
+        tables = np.equal(ptes & _TYPE_MASK, np.uint64(ARM_LPAE_PTE_TYPE_TABLE)).nonzero()[0]
         for i in tables.tolist():
             start = max(iova, base + i * block_size)
             end = min(last, base + (i + 1) * block_size - 1)
