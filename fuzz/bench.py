@@ -91,6 +91,71 @@ def bench_seeds(variant: str = "v1", seconds: float = 5.0) -> dict:
     return {"execs": n, "seconds": dt, "exec_per_sec": n / dt, "worst": worst}
 
 
+def bench_layers(variant: str = "v1", seconds: float = 3.0) -> dict:
+    """Where an execution's time goes, by peeling layers off it, uninstrumented: the variant
+    world alone running the ops (no reference, no checks), both worlds (still no checks), and
+    the full differential execution (executor bookkeeping and the oracles after every op).
+    The first number bounds what any work on the harness or the oracles can reach."""
+    from fuzz.executor import DEFAULT_BUDGET, apply, run_scenario
+    from model import BudgetExhausted, KernelBug, Reference
+    from model.variants import get_variant
+
+    v = get_variant(variant)
+    seeds = [sc for _, sc in _seed_scenarios()]
+
+    def one_world(sc, var) -> None:
+        w = World(sc.config, var, DEFAULT_BUDGET)
+        for op in sc.ops:
+            try:
+                apply(w, op)
+            except (KernelBug, BudgetExhausted):
+                return
+
+    layers = {"variant world only": lambda sc: one_world(sc, v),
+              "both worlds, no checks": lambda sc: (one_world(sc, Reference()),
+                                                    one_world(sc, v)),
+              "full differential execution": lambda sc: run_scenario(sc, v)}
+    out = {}
+    for name, fn in layers.items():
+        for sc in seeds:                 # warm up
+            fn(sc)
+        n, t0 = 0, time.process_time()
+        while n == 0 or time.process_time() - t0 < seconds:     # at least one pass
+            for sc in seeds:
+                fn(sc)
+            n += len(seeds)
+        out[name] = n / max(time.process_time() - t0, 1e-9)
+    return out
+
+
+#: Run in a fresh interpreter: importing the target first instruments the model and the
+#: oracles exactly as in a campaign (IOPGFUZZ_INSTRUMENT picks the mode), then the layers run.
+_INSTRUMENTED_LAYERS = (
+    "import json, sys\n"
+    "import fuzz.target\n"
+    "from fuzz.bench import bench_layers\n"
+    "print(json.dumps(bench_layers(sys.argv[1], float(sys.argv[2]))))\n")
+
+
+def bench_layers_instrumented(variant: str, seconds: float, mode: str) -> dict:
+    """`bench_layers` with the campaign's Atheris instrumentation (`mode`: model or walker),
+    without libFuzzer's loop or decoding."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, IOPGFUZZ_INSTRUMENT=mode, IOPGFUZZ_CRASHES=tmp)
+        out = subprocess.run([sys.executable, "-c", _INSTRUMENTED_LAYERS, variant, str(seconds)],
+                             env=env, capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"instrumented layers failed (rc {out.returncode}):\n"
+                           f"{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def bench_seeds_atheris(variant: str = "v1", runs: int = 200) -> dict:
     """The Atheris target itself (instrumented, libFuzzer's loop) run `runs` times on each
     binary seed with `-runs`; libFuzzer prints the time per file."""
@@ -120,7 +185,16 @@ def bench_seeds_atheris(variant: str = "v1", runs: int = 200) -> dict:
             "per_seed_ms": {k: v / runs for k, v in ms.items()}}
 
 
-def main_seeds(variant: str = "v1", seconds: float = 5.0, atheris_runs: int = 200) -> int:
+def main_seeds(variant: str = "v1", seconds: float = 5.0, atheris_runs: int = 200,
+               layers: bool = False) -> int:
+    if layers:
+        runs = [("uninstrumented", bench_layers(variant, seconds))]
+        runs += [(f"--instrument {m}", bench_layers_instrumented(variant, seconds, m))
+                 for m in ("model", "walker")]
+        for how, rates in runs:
+            for name, rate in rates.items():
+                print(f"seed corpus, {variant}, {how:20s} {name:28s} {rate:6.0f} exec/s")
+        return 0
     r = bench_seeds(variant, seconds)
     print(f"seed corpus, {variant}, uninstrumented: {r['exec_per_sec']:.0f} exec/s "
           f"({r['execs']} execs in {r['seconds']:.1f} s)")

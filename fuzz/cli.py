@@ -195,7 +195,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_OK
     if args.seeds:
         from fuzz.bench import main_seeds
-        return main_seeds(args.variant, args.seconds, args.atheris_runs)
+        return main_seeds(args.variant, args.seconds, args.atheris_runs, args.layers)
     return bench_main()
 
 
@@ -335,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cProfile 300 generated scenarios (seed 5)")
     b.add_argument("--seeds", action="store_true",
                    help="instead: exec/s over the seed corpus, uninstrumented and under Atheris")
+    b.add_argument("--layers", action="store_true",
+                   help="--seeds: exec/s of the variant world alone, of both worlds, and of the "
+                        "full differential execution, uninstrumented and under each "
+                        "instrumentation mode (--seconds each)")
     b.add_argument("--seconds", type=float, default=5.0,
                    help="--seeds: uninstrumented run time (default: 5)")
     b.add_argument("--atheris-runs", type=int, default=200, metavar="N",
