@@ -91,17 +91,15 @@ def bench_seeds(variant: str = "v1", seconds: float = 5.0) -> dict:
     return {"execs": n, "seconds": dt, "exec_per_sec": n / dt, "worst": worst}
 
 
-def bench_layers(variant: str = "v1", seconds: float = 3.0) -> dict:
-    """Where an execution's time goes, by peeling layers off it, uninstrumented: the variant
-    world alone running the ops (no reference, no checks), both worlds (still no checks), and
-    the full differential execution (executor bookkeeping and the oracles after every op).
-    The first number bounds what any work on the harness or the oracles can reach."""
+def _layers(variant: str) -> dict:
+    """The layers of one seed execution, peeled apart: the variant world alone running the ops
+    (no reference, no checks), both worlds (still no checks), and the full differential
+    execution (executor bookkeeping and the oracles after every op)."""
     from fuzz.executor import DEFAULT_BUDGET, apply, run_scenario
     from model import BudgetExhausted, KernelBug, Reference
     from model.variants import get_variant
 
     v = get_variant(variant)
-    seeds = [sc for _, sc in _seed_scenarios()]
 
     def one_world(sc, var) -> None:
         w = World(sc.config, var, DEFAULT_BUDGET)
@@ -111,12 +109,17 @@ def bench_layers(variant: str = "v1", seconds: float = 3.0) -> dict:
             except (KernelBug, BudgetExhausted):
                 return
 
-    layers = {"variant world only": lambda sc: one_world(sc, v),
-              "both worlds, no checks": lambda sc: (one_world(sc, Reference()),
-                                                    one_world(sc, v)),
-              "full differential execution": lambda sc: run_scenario(sc, v)}
+    return {"variant world only": lambda sc: one_world(sc, v),
+            "both worlds, no checks": lambda sc: (one_world(sc, Reference()), one_world(sc, v)),
+            "full differential execution": lambda sc: run_scenario(sc, v)}
+
+
+def bench_layers(variant: str = "v1", seconds: float = 3.0) -> dict:
+    """Executions per second (CPU time) of each layer over the seeds.  The first bounds what
+    any work on the harness, the reference world or the oracles can reach."""
+    seeds = [sc for _, sc in _seed_scenarios()]
     out = {}
-    for name, fn in layers.items():
+    for name, fn in _layers(variant).items():
         for sc in seeds:                 # warm up
             fn(sc)
         n, t0 = 0, time.process_time()
@@ -126,6 +129,90 @@ def bench_layers(variant: str = "v1", seconds: float = 3.0) -> dict:
             n += len(seeds)
         out[name] = n / max(time.process_time() - t0, 1e-9)
     return out
+
+
+def count_bytecodes(fn) -> int:
+    """Python bytecodes `fn()` executes (a line tracer with opcode events): a measure of work
+    that, unlike time, is the same on every run and every machine."""
+    import sys
+
+    n = 0
+
+    def tracer(frame, event, arg):
+        nonlocal n
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            n += 1
+        return tracer
+
+    old = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        fn()
+    finally:
+        sys.settrace(old)
+    return n
+
+
+def layer_bytecodes(variant: str = "v1") -> dict:
+    """Mean Python bytecodes per seed execution of each layer (uninstrumented code)."""
+    seeds = [sc for _, sc in _seed_scenarios()]
+    out = {}
+    for name, fn in _layers(variant).items():
+        for sc in seeds:                 # warm up: first-time imports and caches
+            fn(sc)
+        out[name] = count_bytecodes(lambda f=fn: [f(sc) for sc in seeds]) / len(seeds)
+    return out
+
+
+#: Atheris's own cost: a small integer-and-branch function (no NumPy, no calls), instrumented
+#: by Atheris and run in libFuzzer's loop.  It prints how many bytecodes one call executes.
+_FLOOR_TARGET = """
+import sys
+import atheris
+
+
+def target(data):
+    acc = len(data)
+    for i in range(60):
+        x = (acc * 2654435761 + i) & 0xFFFFFFFF
+        if x & 1:
+            acc ^= x >> 3
+        else:
+            acc += x & 0xFF
+    if acc == 12345:
+        print("unreachable")
+
+
+from fuzz.bench import count_bytecodes
+print("bytecodes", count_bytecodes(lambda: target(b"abc")), file=sys.stderr, flush=True)
+atheris.Setup(sys.argv, atheris.instrument_func(target))
+atheris.Fuzz()
+"""
+
+
+def atheris_ns_per_bytecode(runs: int = 200_000) -> dict:
+    """Atheris's own overhead on this machine: wall time per bytecode of an instrumented
+    function in libFuzzer's loop (the difference of `runs` and of one run, so start-up cancels
+    out).  The yardstick of design §8: the harness should stay within a small factor of it."""
+    import re
+    import subprocess
+    import sys
+
+    def run(n: int) -> tuple[float, int]:
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", _FLOOR_TARGET, f"-runs={n}", "-seed=1"],
+                             capture_output=True, text=True, check=False)
+        dt = time.perf_counter() - t0
+        m = re.search(r"^bytecodes (\d+)$", out.stderr, re.M)
+        if out.returncode != 0 or m is None:
+            raise RuntimeError(f"floor target failed (rc {out.returncode}):\n{out.stderr[-2000:]}")
+        return dt, int(m.group(1))
+
+    base, nbc = run(1)
+    full, _ = run(runs)
+    per_exec = max(full - base, 1e-9) / (runs - 1)
+    return {"bytecodes": nbc, "exec_per_sec": 1 / per_exec, "ns_per_bytecode": per_exec / nbc * 1e9}
 
 
 #: Run in a fresh interpreter: importing the target first instruments the model and the
@@ -194,6 +281,13 @@ def main_seeds(variant: str = "v1", seconds: float = 5.0, atheris_runs: int = 20
         for how, rates in runs:
             for name, rate in rates.items():
                 print(f"seed corpus, {variant}, {how:20s} {name:28s} {rate:6.0f} exec/s")
+        floor = atheris_ns_per_bytecode()
+        ns = floor["ns_per_bytecode"]
+        print(f"Atheris's own cost: a {floor['bytecodes']}-bytecode instrumented function runs "
+              f"{floor['exec_per_sec']:.0f} exec/s in libFuzzer's loop = {ns:.1f} ns/bytecode")
+        for name, nbc in layer_bytecodes(variant).items():
+            print(f"seed corpus, {variant}, {name:28s} {nbc:8.0f} bytecodes/exec -> "
+                  f"{1e9 / (nbc * ns):6.0f} exec/s at Atheris's own cost")
         return 0
     r = bench_seeds(variant, seconds)
     print(f"seed corpus, {variant}, uninstrumented: {r['exec_per_sec']:.0f} exec/s "
