@@ -88,6 +88,7 @@ def test_inputs_found():
 def test_kunit_export_compiles(path, variant, tmp_path):
     text, _ = export_file(str(path), "kunit", variant)
     assert_compiles(text, f"{path.relative_to(ROOT)}.kunit.c", tmp_path)
+    assert max(len(ln.expandtabs(8)) for ln in text.splitlines()) <= 100   # kernel style
 
 
 def test_kunit_export_of_small_scenario_compiles(tmp_path):

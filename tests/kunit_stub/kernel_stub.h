@@ -6,10 +6,13 @@
  *
  * FOR SYNTAX AND TYPE CHECKING ONLY.  Written by hand for iopgfuzz (not copied from the
  * kernel); each block names the kernel header it stands in for.  The types and signatures follow
- * the kernel's (checked against torvalds/linux: include/linux/io-pgtable.h, iommu.h, sizes.h,
- * err.h, types.h, include/kunit/test.h, kunit/device.h and the KUnit version of
- * drivers/iommu/io-pgtable-arm-selftests.c) for a 64-bit (LP64) kernel such as arm64's; nothing
- * here links or runs.  Deviations from the kernel are marked "Deviation:".
+ * the kernel's for a 64-bit (LP64) kernel such as arm64's: checked against stored copies of
+ * torvalds/linux (include/kunit/test.h, kunit/device.h, linux/io-pgtable.h, linux/sizes.h and
+ * the KUnit version of drivers/iommu/io-pgtable-arm-selftests.c, not all of them current) and,
+ * for what those copies predate (map_pages/unmap_pages, IO_PGTABLE_QUIRK_NO_WARN, the larger
+ * SZ_* names), against the patches that added them; PATCH 1/2's additions are as posted
+ * ("[PATCH 1/2] iommu/io-pgtable-arm: Implement .iotlb_sync_map callback", 27 Sep 2025).
+ * Nothing here links or runs.  Deviations from the kernel are marked "Deviation:".
  *
  * What compiling against it proves: every identifier the export uses exists here (with the
  * kernel's spelling and type), every call has the right number and types of arguments, every
