@@ -214,28 +214,23 @@ do {										\
 	__kunit_stub_failed(test);						\
 } while (0)
 
-#define __KUNIT_STUB_BINARY(test, left, op, right)				\
+/* `failed` is __kunit_stub_binary_failed or __kunit_stub_ptr_failed, as the kernel's
+ * KUNIT_BASE_BINARY_ASSERTION takes the assertion class. */
+#define __KUNIT_STUB_BINARY(test, left, op, right, failed)			\
 do {										\
 	const typeof(left) __left = (left);					\
 	const typeof(right) __right = (right);					\
 	if (__left op __right)							\
 		break;								\
-	__kunit_stub_binary_failed(test, __left, __right);			\
-} while (0)
-
-#define __KUNIT_STUB_PTR(test, left, op, right)					\
-do {										\
-	const typeof(left) __left = (left);					\
-	const typeof(right) __right = (right);					\
-	if (__left op __right)							\
-		break;								\
-	__kunit_stub_ptr_failed(test, __left, __right);				\
+	failed(test, __left, __right);						\
 } while (0)
 
 /* The three the export uses. */
 #define KUNIT_ASSERT_FALSE(test, condition)	__KUNIT_STUB_UNARY(test, condition, false)
-#define KUNIT_EXPECT_EQ(test, left, right)	__KUNIT_STUB_BINARY(test, left, ==, right)
-#define KUNIT_ASSERT_NOT_NULL(test, ptr)	__KUNIT_STUB_PTR(test, ptr, !=, NULL)
+#define KUNIT_EXPECT_EQ(test, left, right)					\
+	__KUNIT_STUB_BINARY(test, left, ==, right, __kunit_stub_binary_failed)
+#define KUNIT_ASSERT_NOT_NULL(test, ptr)					\
+	__KUNIT_STUB_BINARY(test, ptr, !=, NULL, __kunit_stub_ptr_failed)
 
 /* Deviation: struct kunit_case and struct kunit_suite have only the fields used here. */
 struct kunit_case {
