@@ -231,29 +231,31 @@ map 0x80000000000 0x80000000 4K
 #   (size_t)-ENOENT from __arm_lpae_unmap;
 # * an empty PTE translates to 0; with the next table allocation failing, mapping at 8T (a new
 #   level-0 entry, so new tables) returns -ENOMEM with nothing mapped and no sync.
+# Expected sizes are size_t and addresses phys_addr_t ((size_t)SZ_8K, 0ULL): KUNIT_EXPECT_EQ
+# compares both sides with their own types, and SZ_8K or 0 is an int (-Wsign-compare).
 KUNIT_EXPECTED = """\
 \tret = ops->map_pages(ops, 0x40000000UL, 0x80000000ULL, SZ_4K, 2,
 \t\t\t     IOMMU_READ | IOMMU_WRITE, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, 0);
-\tKUNIT_EXPECT_EQ(test, mapped, SZ_8K);
+\tKUNIT_EXPECT_EQ(test, mapped, (size_t)SZ_8K);
 \tKUNIT_EXPECT_EQ(test, ops->iotlb_sync_map(ops, 0x40000000UL, SZ_8K), 0);
 \tret = ops->map_pages(ops, 0x40000000UL, 0x90000000ULL, SZ_4K, 1,
 \t\t\t     IOMMU_READ, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, -EEXIST);
-\tKUNIT_EXPECT_EQ(test, mapped, 0);
+\tKUNIT_EXPECT_EQ(test, mapped, (size_t)0);
 \tKUNIT_EXPECT_EQ(test, ops->iova_to_phys(ops, 0x40001010UL), 0x80001010ULL);
 \tret = ops->map_pages(ops, 0x40200000UL, 0x80200000ULL, SZ_4K, 4,
 \t\t\t     IOMMU_READ | IOMMU_WRITE, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, 0);
-\tKUNIT_EXPECT_EQ(test, mapped, SZ_16K);
+\tKUNIT_EXPECT_EQ(test, mapped, (size_t)SZ_16K);
 \tKUNIT_EXPECT_EQ(test, ops->iotlb_sync_map(ops, 0x40200000UL, SZ_16K), 0);
-\tKUNIT_EXPECT_EQ(test, ops->unmap_pages(ops, 0x40000000UL, SZ_4K, 2, NULL), SZ_8K);
+\tKUNIT_EXPECT_EQ(test, ops->unmap_pages(ops, 0x40000000UL, SZ_4K, 2, NULL), (size_t)SZ_8K);
 \tKUNIT_EXPECT_EQ(test, ops->unmap_pages(ops, 0x40000000UL, SZ_4K, 1, NULL), (size_t)-ENOENT);
-\tKUNIT_EXPECT_EQ(test, ops->iova_to_phys(ops, 0x40000000UL), 0);
+\tKUNIT_EXPECT_EQ(test, ops->iova_to_phys(ops, 0x40000000UL), 0ULL);
 \tret = ops->map_pages(ops, 0x80000000000UL, 0x80000000ULL, SZ_4K, 1,
 \t\t\t     IOMMU_READ | IOMMU_WRITE, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, -ENOMEM);
-\tKUNIT_EXPECT_EQ(test, mapped, 0);
+\tKUNIT_EXPECT_EQ(test, mapped, (size_t)0);
 """
 
 
