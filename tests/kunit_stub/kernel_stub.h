@@ -67,9 +67,11 @@ static inline bool IS_ERR(const void *ptr)
 }
 
 /* --- <linux/sizes.h> ---------------------------------------------------------------------- */
-/* Every power of two from SZ_1 to SZ_64T, as export.sz_name() assumes.  Deviation, possibly:
- * older kernels stop at SZ_32G, SZ_1T, SZ_64T; SZ_64G..SZ_512G and SZ_2T..SZ_32T came with a
- * 2023 patch (seen here only as posted; which release merged it was not checked). */
+/* Every power of two from SZ_1 to SZ_64T, as export.sz_name() assumes.  Older kernels stop at
+ * SZ_32G, SZ_1T, SZ_64T: SZ_64G..SZ_512G and SZ_2T..SZ_32T came with a 2023 patch merged
+ * alongside the PowerVR driver (out-of-tree code backporting that driver defines SZ_128G itself
+ * for kernels up to 6.6), so kernels of the patch under test (2025) have them.  An export for a
+ * kernel older than about 6.8 may need those names spelled as numbers. */
 /* The kernel's types: int up to SZ_1G, unsigned int for SZ_2G (0x80000000 does not fit an
  * int), unsigned long long (_AC(x, ULL)) from SZ_4G on.  The export relies on these. */
 #define SZ_1			0x00000001
