@@ -185,8 +185,8 @@ def c_expect_size_t(n: int) -> str:
 
 
 def c_expect_phys(n: int) -> str:
-    """An expected `phys_addr_t` (u64): `0x80001010ULL`, `0ULL`."""
-    return f"{n:#x}ULL" if n else "0ULL"
+    """An expected `phys_addr_t` (u64): `0x80001010ULL`, `0ULL` (not `c_addr`'s bare `0`)."""
+    return c_addr(n, "ULL") if n else "0ULL"
 
 
 def c_pgsize_bitmap(bitmap: int) -> str:
