@@ -7,6 +7,7 @@ walk reads and every line it cleans, which the footprint and efficiency oracles 
 
 from __future__ import annotations
 
+import functools
 import traceback
 from dataclasses import dataclass, field
 
@@ -109,6 +110,32 @@ class RunResult:
 #: Default work budget per world (entries written or allocated): keeps every input fast.
 DEFAULT_BUDGET = 1 << 18
 
+#: Environment variable naming the reference world (`--reference`): unset or "model" for the
+#: model's Reference, "c" for the kernel C without patches, or any variant spec.
+REFERENCE_ENV = "IOPGFUZZ_REFERENCE"
+
+
+def default_reference() -> Variant:
+    """The reference variant this process runs against (see REFERENCE_ENV)."""
+    import os
+    return _reference_for(os.environ.get(REFERENCE_ENV, "") or "model")
+
+
+@functools.lru_cache(maxsize=4)
+def _reference_for(spec: str) -> Variant:
+    if spec in ("model", "reference"):
+        return Reference()
+    from .plugins import load_variant
+    return load_variant("c:upstream" if spec == "c" else spec)
+
+
+def make_world(variant: Variant, config, budget: int | None) -> World:
+    """A world for `variant`: the model's, or whatever the variant builds (a C world)."""
+    factory = getattr(variant, "make_world", None)
+    if factory is not None:
+        return factory(config, budget)
+    return World(config, variant, budget)
+
 
 #: How each op kind is performed on a world through its public API.
 _APPLY = {
@@ -170,15 +197,16 @@ class Executor:
     oracles.  `stop_on_first` ends the run at the first op that produced a finding."""
 
     def __init__(self, scenario: O.Scenario, variant: Variant,
-                 budget: int | None = DEFAULT_BUDGET):
+                 budget: int | None = DEFAULT_BUDGET, reference: Variant | None = None):
         from .oracles import Oracles  # late import: oracles import this module's types
 
         self.scenario = scenario
         self.variant = variant
+        self.reference = reference if reference is not None else default_reference()
         self.result = RunResult(scenario, variant.name)
         try:
-            self.ref = World(scenario.config, Reference(), budget)
-            self.var = World(scenario.config, variant, budget)
+            self.ref = make_world(self.reference, scenario.config, budget)
+            self.var = make_world(variant, scenario.config, budget)
         except ConfigRejected as e:
             self.result.config_error = e.reason
             self.ref = self.var = None
@@ -222,5 +250,6 @@ class Executor:
 
 
 def run_scenario(scenario: O.Scenario, variant: Variant, stop_on_first: bool = False,
-                 budget: int | None = DEFAULT_BUDGET) -> RunResult:
-    return Executor(scenario, variant, budget).run(stop_on_first)
+                 budget: int | None = DEFAULT_BUDGET,
+                 reference: Variant | None = None) -> RunResult:
+    return Executor(scenario, variant, budget, reference).run(stop_on_first)

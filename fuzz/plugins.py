@@ -21,6 +21,8 @@ class VariantLoadError(IopgfuzzError):
 def load_variant(spec: str) -> Variant:
     if spec in BUILTIN:
         return BUILTIN[spec]()
+    if spec.startswith("c:"):
+        return _load_c_variant(spec)
     if ":" not in spec:
         raise VariantLoadError(
             f"unknown variant {spec!r}: use a built-in ({', '.join(BUILTIN)}), "
@@ -49,6 +51,17 @@ def load_variant(spec: str) -> Variant:
     if not getattr(variant, "name", None) or variant.name == "base":
         variant.name = name
     return variant
+
+
+def _load_c_variant(spec: str) -> Variant:
+    """`c:upstream`, `c:PATCH[,PATCH...][@driver]`: the kernel C, built (cworld.variant)."""
+    from cworld.variant import parse_c_spec
+    try:
+        variant = parse_c_spec(spec)
+        variant.built()          # build errors surface here, once, not as findings per input
+        return variant
+    except IopgfuzzError as e:
+        raise VariantLoadError(f"variant {spec!r}: {e}") from None
 
 
 def _import_file(path: str, spec: str):

@@ -1,0 +1,206 @@
+"""Compile a kernel tree's io-pgtable-arm.c (with patches) into a shared library, cached.
+
+The kernel C is compiled unmodified, in one translation unit with `shim/glue.c`, against the
+shim headers, with `-fsanitize=kernel-address` in outline mode: every load and store through a
+pointer calls the runtime's hook first, which is how the runtime sees the CPU's accesses to
+table memory.  Inlining, sibling calls and frame-pointer omission are off so that the runtime
+can tell the call sites of a clean apart by the return addresses on the stack.
+
+A build is cached under `<cache>/builds/<key>/`, where the key hashes everything that goes in:
+the kernel files after patching, the shim, the flags and the compiler's version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model.errors import IopgfuzzError
+
+from .source import cache_root
+
+SHIM = Path(__file__).parent / "shim"
+
+#: Flags of the kernel translation unit: the kernel's own semantics (-fno-strict-overflow,
+#: -fno-strict-aliasing, -fno-delete-null-pointer-checks), the access hooks, and what the
+#: call-site attribution needs.
+KERNEL_FLAGS = (
+    "-std=gnu11", "-O1", "-g", "-fPIC", "-D__KERNEL__", "-DCONFIG_IOMMU_IO_PGTABLE_LPAE=1",
+    "-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks",
+    "-fno-common", "-fno-inline", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls",
+    "-Wall", "-Wno-unused-function", "-Wno-unused-variable",
+)
+GCC_HOOK_FLAGS = ("-fsanitize=kernel-address",
+                  "--param=asan-instrumentation-with-call-threshold=0",
+                  "--param=asan-stack=0", "--param=asan-globals=0")
+CLANG_HOOK_FLAGS = ("-fsanitize=kernel-address",
+                    "-mllvm", "-asan-instrumentation-with-call-threshold=0",
+                    "-mllvm", "-asan-stack=0", "-mllvm", "-asan-globals=0")
+RUNTIME_FLAGS = ("-std=gnu11", "-O2", "-g", "-fPIC", "-fno-omit-frame-pointer", "-Wall")
+LINK_FLAGS = ("-shared", "-Wl,-Bsymbolic", "-Wl,-z,defs")
+
+
+class BuildError(IopgfuzzError):
+    """The C world could not be built; the message names the compiler's first error."""
+
+
+@dataclass(frozen=True)
+class Built:
+    """A built library and what the runtime needs to know about it."""
+
+    lib: Path
+    key: str
+    features: frozenset          # "defer_sync_pte", "iotlb_sync_map"
+    symbols: tuple               # ((offset, size, name), ...) sorted by offset
+    source_dir: Path             # the patched private copy the library was built from
+    notes: tuple = field(default=())   # what patch application reported (skipped hunks, fuzz)
+
+
+def _compiler(kind: str) -> list[str]:
+    exe = {"gcc": ["gcc", "gcc-12"], "clang": ["clang", "clang-19", "clang-16", "clang-14"]}[kind]
+    for name in exe:
+        path = shutil.which(name)
+        if path:
+            return [path]
+    raise BuildError(f"no {kind} compiler found (looked for {', '.join(exe)}); "
+                     f"install it (Debian: apt-get install {kind})")
+
+
+def _version(cc: list[str]) -> str:
+    return subprocess.run(cc + ["--version"], capture_output=True, text=True).stdout.split("\n")[0]
+
+
+def detect_features(src: Path) -> frozenset:
+    """What the (patched) io-pgtable.h declares: PATCH 1/2's two members, by their names."""
+    header = (src / "include/linux/io-pgtable.h").read_text(errors="replace")
+    feats = set()
+    cfg = _struct_body(header, "io_pgtable_cfg")
+    ops = _struct_body(header, "io_pgtable_ops")
+    if re.search(r"\bdefer_sync_pte\s*;", cfg):
+        feats.add("defer_sync_pte")
+    if re.search(r"\(\s*\*\s*iotlb_sync_map\s*\)", ops):
+        feats.add("iotlb_sync_map")
+    return frozenset(feats)
+
+
+def _struct_body(text: str, name: str) -> str:
+    m = re.search(r"struct\s+" + name + r"\s*\{", text)
+    if not m:
+        return ""
+    depth, i = 1, m.end()
+    while i < len(text) and depth:
+        depth += {"{": 1, "}": -1}.get(text[i], 0)
+        i += 1
+    return text[m.end():i]
+
+
+def iommu_pages_api(src: Path) -> str:
+    """"order" (6.12: iommu_alloc_pages_node) or "size" (later: iommu_alloc_pages_node_sz)."""
+    c = (src / "drivers/iommu/io-pgtable-arm.c").read_text(errors="replace")
+    if "iommu_alloc_pages_node_sz(" in c:
+        return "size"
+    if "iommu_alloc_pages_node(" in c:
+        return "order"
+    raise BuildError("io-pgtable-arm.c calls neither iommu_alloc_pages_node() (6.12) nor "
+                     "iommu_alloc_pages_node_sz() (later kernels); this tree's page allocator "
+                     "API is not supported by the shim (cworld/shim/include/iommu-pages.h)")
+
+
+def _hash_inputs(src: Path, flags: list[str], version: str) -> str:
+    h = hashlib.sha256()
+    for p in sorted(src.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in sorted(SHIM.rglob("*")):
+        if p.is_file() and p.suffix in (".c", ".h"):
+            h.update(str(p.relative_to(SHIM)).encode() + b"\0" + p.read_bytes() + b"\0")
+    h.update("\0".join(flags).encode() + b"\0" + version.encode())
+    return h.hexdigest()[:20]
+
+
+def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
+                      notes: tuple = ()) -> Built:
+    """Build (or find in the cache) the library for the kernel files in `src`, which holds
+    drivers/iommu/io-pgtable-arm.c, drivers/iommu/io-pgtable.c, include/linux/io-pgtable.h
+    (and io-pgtable-arm.h where the tree has one), already patched."""
+    cc = _compiler(compiler)
+    features = detect_features(src)
+    defines = []
+    if "defer_sync_pte" in features:
+        defines.append("-DIOPGFUZZ_HAS_DEFER_SYNC_PTE")
+    if "iotlb_sync_map" in features:
+        defines.append("-DIOPGFUZZ_HAS_IOTLB_SYNC_MAP")
+    if iommu_pages_api(src) == "size":
+        defines.append("-DIOPGFUZZ_IOMMU_PAGES_SZ")
+    hooks = GCC_HOOK_FLAGS if compiler == "gcc" else CLANG_HOOK_FLAGS
+    flags = list(KERNEL_FLAGS) + list(hooks) + defines + list(extra_flags)
+    version = _version(cc)
+    key = _hash_inputs(src, flags, version)
+    out = cache_root() / "builds" / key
+    lib = out / "libiopgfuzz-kernel.so"
+    meta = out / "build.json"
+    if lib.is_file() and meta.is_file():
+        m = json.loads(meta.read_text())
+        return Built(lib, key, frozenset(m["features"]), tuple(map(tuple, m["symbols"])),
+                     out / "src", tuple(m.get("notes", ())))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=out.parent))
+    try:
+        shutil.copytree(src, tmp / "src")
+        s = tmp / "src"
+        kernel = cc + flags + [f"-I{s}/include", f"-I{SHIM}/include", f"-I{SHIM}",
+                               "-iquote", f"{s}/drivers/iommu", "-c", str(SHIM / "glue.c"),
+                               "-o", str(tmp / "kernel.o")]
+        runtime = cc + list(RUNTIME_FLAGS) + [f"-I{SHIM}", "-c", str(SHIM / "runtime.c"),
+                                              "-o", str(tmp / "runtime.o")]
+        link = cc + list(LINK_FLAGS) + ["-o", str(tmp / lib.name), str(tmp / "kernel.o"),
+                                        str(tmp / "runtime.o")]
+        log = []
+        for cmd in (kernel, runtime, link):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            log.append(" ".join(cmd) + "\n" + r.stdout + r.stderr)
+            if r.returncode:
+                (tmp / "build.log").write_text("\n".join(log))
+                raise BuildError(_first_error(r.stderr, s) +
+                                 f"\n(full log: {tmp / 'build.log'})")
+        (tmp / "build.log").write_text("\n".join(log))
+        symbols = read_symbols(tmp / lib.name)
+        (tmp / "build.json").write_text(json.dumps(
+            {"features": sorted(features), "symbols": symbols, "flags": flags,
+             "compiler": version, "notes": list(notes)}))
+        try:
+            os.rename(tmp, out)
+        except OSError:          # another process built the same key meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        if tmp.exists() and not out.exists():
+            pass                 # keep the failed folder for its build.log
+        raise
+    m = json.loads(meta.read_text())
+    return Built(lib, key, frozenset(m["features"]), tuple(map(tuple, m["symbols"])),
+                 out / "src", tuple(m.get("notes", ())))
+
+
+def _first_error(stderr: str, src: Path) -> str:
+    lines = [ln for ln in stderr.splitlines() if "error" in ln]
+    first = lines[0] if lines else (stderr.strip().splitlines() or ["(no output)"])[-1]
+    return f"building the C world failed: {first.replace(str(src) + '/', '')}"
+
+
+def read_symbols(lib: Path) -> list:
+    """[(offset, size, name)] of the library's functions, for naming return addresses."""
+    r = subprocess.run(["nm", "-S", "--defined-only", str(lib)], capture_output=True, text=True)
+    syms = []
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "tT":
+            syms.append((int(parts[0], 16), int(parts[1], 16), parts[3]))
+    syms.sort()
+    return syms
