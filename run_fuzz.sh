@@ -3,7 +3,7 @@
 #
 #   ./run_fuzz.sh [--variant V] [--time S] [--jobs N] [--config FILTER] [--corpus D]
 #                 [--crashes D] [--strict] [--stop-first] [--no-seeds] [--coverage]
-#                 [--instrument model|walker]
+#                 [--instrument model|walker] [--reference model|c] [--kernel-tree DIR]
 #                 [-- LIBFUZZER_FLAGS]
 #
 # Defaults: variant v1, every configuration, one worker, until interrupted (Ctrl-C), corpus in
@@ -12,4 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . ./scripts/venv.sh
 ensure_venv "fuzz,test"
+# a C world (--variant c:..., --reference c) needs a kernel tree: fetched once into the cache
+case " $* " in
+    *" c:"* | *"=c:"* | *" --reference"*) . ./scripts/fetch_kernel.sh; ensure_kernel_tree || true ;;
+esac
 exec "$VENV/bin/python" -m fuzz campaign "$@"

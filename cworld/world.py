@@ -32,22 +32,9 @@ from model.config import (
 )
 from model.driver import SmmuDomainOps
 from model.errors import BudgetExhausted, ConfigRejected, KernelBug
-from model.events import (
-    BAD_POINTER,
-    OOB_READ,
-    OOB_WRITE,
-    UAF_READ,
-    UAF_WRITE,
-    EventLog,
-)
+from model.events import BAD_POINTER, OOB_READ, OOB_WRITE, UAF_READ, UAF_WRITE, EventLog
 from model.failpoints import Failpoints
-from model.io_pgtable_arm import (
-    ARM_LPAE_BLOCK_SIZE,
-    ArmLpaeIoPgtable,
-    IoPgtable,
-    IoPgtableOps,
-    Ref,
-)
+from model.io_pgtable_arm import ARM_LPAE_BLOCK_SIZE, ArmLpaeIoPgtable, IoPgtable, IoPgtableOps, Ref
 from model.iommu import IommuDomain
 from model.memory import ENTRY_BYTES, AccessRecord, Memory, Table
 from model.pte import ARM_LPAE_PTE_TYPE_TABLE, iopte_to_paddr_np

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 EXIT_OK, EXIT_FINDINGS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -273,15 +274,53 @@ def cmd_cflite_dict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def world_options() -> argparse.ArgumentParser:
+    """Options every command that runs worlds shares: which reference, which kernel tree."""
+    w = argparse.ArgumentParser(add_help=False)
+    g = w.add_argument_group("worlds")
+    g.add_argument("--reference", default=None, metavar="R",
+                   help="the reference world: model (default), c (the kernel tree's C, "
+                        "unpatched) or any variant spec")
+    g.add_argument("--kernel-tree", default=None, metavar="DIR",
+                   help="kernel tree for c: worlds (default: $IOPGFUZZ_KERNEL_TREE, else "
+                        "Debian's linux-source-6.12 in the cache)")
+    g.add_argument("--cc", default=None, choices=("gcc", "clang"),
+                   help="compiler for c: worlds (default: $IOPGFUZZ_CC, else gcc)")
+    return w
+
+
+def apply_world_options(args: argparse.Namespace) -> str | None:
+    """Put the world options in the environment (campaign workers inherit it) and load the
+    reference once, so that a bad tree, patch or build is one clear error, not a finding
+    per input.  Returns the error message, or None."""
+    import os
+
+    from fuzz.executor import REFERENCE_ENV, default_reference
+    from model.errors import IopgfuzzError
+
+    for name, env in (("kernel_tree", "IOPGFUZZ_KERNEL_TREE"), ("cc", "IOPGFUZZ_CC"),
+                      ("reference", REFERENCE_ENV)):
+        value = getattr(args, name, None)
+        if value:
+            os.environ[env] = str(Path(value).resolve()) if name == "kernel_tree" else value
+    try:
+        default_reference()
+    except IopgfuzzError as e:
+        return f"--reference: {e}"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m fuzz", description=__doc__)
     sub = p.add_subparsers(dest="command")
+    wopt = world_options()
     s = sub.add_parser("selfcheck", help="run the kernel selftest matrix on the model, "
                                          "non-coherent, checking what the SMMU reads")
     s.add_argument("--lines", type=int, nargs="+", default=[32, 64, 128],
                    help="cache-line sizes to run (default: 32 64 128)")
     s.set_defaults(func=cmd_selfcheck)
-    r = sub.add_parser("replay", help="replay .ops inputs against a variant and the reference")
+    r = sub.add_parser("replay", parents=[wopt],
+                        help="replay .ops inputs against a variant and the reference")
     r.add_argument("files", nargs="+", metavar="FILE")
     r.add_argument("--variant", default="v1",
                    help="built-in name (reference, v1, v1-review, fixed), path/file.py:Name "
@@ -290,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strict", action="store_true",
                    help="efficiency findings (cmo-regression, redundant-clean) count too")
     r.set_defaults(func=cmd_replay)
-    c = sub.add_parser("campaign", help="run an Atheris campaign (what ./run_fuzz.sh runs)")
+    c = sub.add_parser("campaign", parents=[wopt],
+                        help="run an Atheris campaign (what ./run_fuzz.sh runs)")
     c.add_argument("--variant", default="v1")
     c.add_argument("--time", type=int, default=None, metavar="S",
                    help="seconds per worker (default: until interrupted)")
@@ -313,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("triage", help="list the buckets of a crashes folder")
     t.add_argument("dir", nargs="?", default="out/crashes")
     t.set_defaults(func=cmd_triage)
-    m = sub.add_parser("minimize", help="shrink an input while a finding signature stays")
+    m = sub.add_parser("minimize", parents=[wopt],
+                        help="shrink an input while a finding signature stays")
     m.add_argument("file", metavar="FILE", help=".ops text or binary input")
     m.add_argument("-o", "--output", required=True, metavar="OUT.ops")
     m.add_argument("--variant", default="v1", help="as for replay (default: v1)")
@@ -323,14 +364,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--max-replays", type=int, default=3000, metavar="N",
                    help="replay budget (default: 3000)")
     m.set_defaults(func=cmd_minimize)
-    e = sub.add_parser("export", help="turn an input into a pytest or KUnit regression test")
+    e = sub.add_parser("export", parents=[wopt],
+                        help="turn an input into a pytest or KUnit regression test")
     e.add_argument("file", metavar="FILE", help=".ops text or binary input")
     e.add_argument("--format", required=True, choices=("pytest", "kunit"))
     e.add_argument("--variant", default="v1", help="as for replay (default: v1)")
     e.add_argument("-o", "--output", default=None, metavar="OUT",
                    help="write here (atomically) instead of to stdout")
     e.set_defaults(func=cmd_export)
-    b = sub.add_parser("bench", help="model benchmark: map and check 1 GiB of 4K pages")
+    b = sub.add_parser("bench", parents=[wopt],
+                        help="model benchmark: map and check 1 GiB of 4K pages")
     b.add_argument("--profile", action="store_true",
                    help="instead: cProfile 300 generated scenarios (seed 5)")
     b.add_argument("--seeds", action="store_true",
@@ -346,7 +389,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--variant", default="v1",
                    help="variant for --profile and --seeds (default: v1)")
     b.set_defaults(func=cmd_bench)
-    h = sub.add_parser("hypothesis", help="a time-bounded Hypothesis-only campaign (no coverage "
+    h = sub.add_parser("hypothesis", parents=[wopt],
+                        help="a time-bounded Hypothesis-only campaign (no coverage "
                                           "guidance): time to the first finding of each kind")
     h.add_argument("--variant", default="v1")
     h.add_argument("--time", type=float, default=60.0, metavar="S", help="seconds (default: 60)")
@@ -357,7 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("-o", "--output", default=None, metavar="OUT.json",
                    help="also write the summary as JSON")
     h.set_defaults(func=cmd_hypothesis)
-    rp = sub.add_parser("report", help="the CMO report: lines cleaned and clean calls of "
+    rp = sub.add_parser("report", parents=[wopt],
+                        help="the CMO report: lines cleaned and clean calls of "
                                        "realistic workloads per variant, against the reference "
                                        "and the least possible (table, JSON, PNG)")
     rp.add_argument("--variant", action="append", default=None, metavar="V",
@@ -400,6 +445,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["selfcheck", *(argv or [])])
+    if hasattr(args, "reference"):
+        error = apply_world_options(args)
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return args.func(args)
 
 
