@@ -9,6 +9,10 @@ Layout: a config block, then ops.  Numbers are unsigned LEB128 varints (masked t
 
     config  fmt, granule, ias, oas, quirks, flags[, page_size][, pgsize][, table_base >> 16]
     op      opcode, fields...   (opcode = byte % 12, in OPCODES order)
+
+The quirks byte holds QUIRK_ORDER in bits 0-6 and `split_blk_unmap` in bit 7 (added after the
+others: a bit every decoder before it ignored, so every input `encode` ever wrote decodes as
+it did, and no byte moves).
 """
 
 from __future__ import annotations
@@ -34,10 +38,13 @@ ADDR_SIZES = (48, 39, 40, 42, 44, 36, 32, 52, 47, 41, 43, 45, 46, 34, 35, 37, 38
                   50, 51))
 _ADDR_INDEX = {v: i for i, v in enumerate(ADDR_SIZES)}
 QUIRK_ORDER = ("ttbr1", "no_warn", "ns", "s2fwb", "hd", "outer_wbwa", "no_perms")
+#: Bit of the quirks byte that carries `Config.split_blk_unmap` (the one QUIRK_ORDER leaves).
+SPLIT_BIT = 1 << len(QUIRK_ORDER)
 SITES = ("alloc", "sync_map")
 PROT_MASK = 0x3F
 
 assert len(ADDR_SIZES) == 64 and len(set(ADDR_SIZES)) == 64
+assert SPLIT_BIT == 0x80
 
 
 class Reader:
@@ -97,7 +104,8 @@ def decode_config(r: Reader) -> Config:
     c = Config(fmt=fmt, granule=granule, ias=ias, oas=oas, quirks=quirks,
                line=LINES[flags & 3] if flags & 3 != 3 else 64,
                concat=CONCAT_LEGACY if flags & 4 else CONCAT_MANDATORY,
-               enoent_bug=not flags & 8, coherent_walk=bool(flags & 16))
+               enoent_bug=not flags & 8, coherent_walk=bool(flags & 16),
+               split_blk_unmap=bool(qb & SPLIT_BIT))
     if flags & 32:
         c = c.with_(page_size=GRANULES[r.byte() % 3])
     if flags & 64:
@@ -109,6 +117,8 @@ def decode_config(r: Reader) -> Config:
 
 def encode_config(c: Config) -> bytes:
     qb = sum(1 << i for i, name in enumerate(QUIRK_ORDER) if c.quirks & QUIRK_BITS[name])
+    if c.split_blk_unmap:
+        qb |= SPLIT_BIT
     defaults = Config()
     flags = LINES.index(c.line) | (4 if c.concat == CONCAT_LEGACY else 0) | \
         (0 if c.enoent_bug else 8) | (16 if c.coherent_walk else 0)

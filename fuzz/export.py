@@ -455,6 +455,9 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
                      "(arm_lpae_restrict_pgsizes prefers it)")
     if c.coherent_walk:
         extra.append("coherent walk: the patch installs no iotlb_sync_map for it")
+    if c.split_blk_unmap:
+        extra.append("split=1: a kernel before 6.13, whose unmap of part of a block splits it "
+                     "(arm_lpae_split_blk_unmap); from 6.13 on it WARNs and returns 0")
     if extra:
         head += ["", "Notes: " + "; ".join(extra) + "."]
 

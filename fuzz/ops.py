@@ -235,7 +235,7 @@ def fmt_errno(err: int) -> str:
 
 
 CONFIG_KEYS = ("fmt", "granule", "ias", "oas", "quirks", "line", "concat", "enoent_bug",
-               "coherent", "page_size", "pgsize", "table_base")
+               "coherent", "page_size", "pgsize", "table_base", "split")
 
 
 def parse_config(tokens: list[str]) -> Config:
@@ -282,10 +282,10 @@ def parse_config(tokens: list[str]) -> Config:
             if val not in (CONCAT_MANDATORY, CONCAT_LEGACY):
                 raise ValueError(f"config: concat {val!r} (mandatory or legacy)")
             changes["concat"] = val
-        elif key in ("enoent_bug", "coherent"):
+        elif key in ("enoent_bug", "coherent", "split"):
             if val not in ("0", "1"):
                 raise ValueError(f"config: {key} {val!r} (0 or 1)")
-            changes["enoent_bug" if key == "enoent_bug" else "coherent_walk"] = val == "1"
+            changes[_KEY_FIELD[key]] = val == "1"
         elif key == "pgsize":
             changes["pgsize_bitmap"] = None if val == "auto" else parse_num(val, key)
         elif key == "table_base":
@@ -301,7 +301,7 @@ def parse_config(tokens: list[str]) -> Config:
 _KEY_FIELD = {"fmt": "fmt", "granule": "granule", "ias": "ias", "oas": "oas", "quirks": "quirks",
               "line": "line", "concat": "concat", "enoent_bug": "enoent_bug",
               "coherent": "coherent_walk", "page_size": "page_size", "pgsize": "pgsize_bitmap",
-              "table_base": "table_base"}
+              "table_base": "table_base", "split": "split_blk_unmap"}
 
 
 def parse_config_filter(text: str) -> dict:
@@ -330,6 +330,8 @@ def format_config(c: Config) -> str:
         parts.append(f"pgsize={c.pgsize_bitmap:#x}")
     if c.table_base != defaults.table_base:
         parts.append(f"table_base={c.table_base:#x}")
+    if c.split_blk_unmap:
+        parts.append("split=1")
     return "config " + " ".join(parts)
 
 

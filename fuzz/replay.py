@@ -88,6 +88,8 @@ def result_json(res: RunResult) -> dict:
                       "enoent_bug": c.enoent_bug, "coherent_walk": c.coherent_walk},
            "geometry": None, "ops": [], "findings": [f.as_json() for f in res.findings],
            "stats": None}
+    if c.split_blk_unmap:          # only when set: the JSON of every other input is unchanged
+        out["config"]["split_blk_unmap"] = True
     if res.config_error:
         out["config_error"] = res.config_error
     if res.var is not None:
@@ -136,7 +138,8 @@ def _fmt_outcome(o: Outcome) -> str:
 def format_trace(res: RunResult) -> str:
     c = res.scenario.config
     lines = [f"variant {res.variant} against reference; {c.fmt} {c.granule >> 10}K "
-             f"ias={c.ias} oas={c.oas} line={c.line} quirks={','.join(c.quirk_names()) or 'none'}"]
+             f"ias={c.ias} oas={c.oas} line={c.line} quirks={','.join(c.quirk_names()) or 'none'}"
+             + (" split=1 (v6.12 split-on-unmap)" if c.split_blk_unmap else "")]
     if res.config_error:
         lines.append(f"configuration refused by the kernel: {res.config_error}")
         return "\n".join(lines) + "\n"

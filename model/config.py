@@ -65,6 +65,9 @@ class Config:
     `page_size` is the CPU kernel's PAGE_SIZE, which `arm_lpae_restrict_pgsizes` prefers.
     `table_base` is the physical address of the first page-table allocation (move it above
     2^48 to exercise 52-bit table descriptors).
+    `split_blk_unmap` selects the v6.12-and-earlier unmap of part of a block: the block is split
+    into a new next-level table without the unmapped part (`arm_lpae_split_blk_unmap`, removed
+    by 33729a5fc0ca in v6.13); off (the default), such an unmap WARNs once and returns 0.
     """
 
     fmt: str = ARM_64_LPAE_S1
@@ -79,6 +82,11 @@ class Config:
     pgsize_bitmap: int | None = None
     page_size: int = SZ_4K
     table_base: int = 0x4000_0000_0
+    split_blk_unmap: bool = False
+    #: The kernel series for what has no switch of its own: "6.17" (the default) or "6.12"
+    #: (the quirks its alloc functions accept).  cworld.profiles sets it with the other
+    #: kernel-version switches for a model world paired with a C build of a tree.
+    kernel: str = "6.17"
 
     def with_(self, **changes) -> Config:
         return replace(self, **changes)

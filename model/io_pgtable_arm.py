@@ -71,8 +71,10 @@ from .pte import (
     ARM_LPAE_PTE_TYPE_TABLE,
     arm_lpae_prot_to_pte,
     iopte_leaf,
+    iopte_prot,
     iopte_table,
     iopte_to_paddr,
+    iopte_type,
     paddr_to_iopte,
     paddr_to_iopte_np,
 )
@@ -231,6 +233,14 @@ def __arm_lpae_sync_pte(ptep: Ptep, num_entries: int, cfg: IoPgtableCfg, *,
                                     size_t(ENTRY_BYTES * c_int(num_entries)), site)
 
 
+def __arm_lpae_sync_pte_each(ptep: Ptep, num_entries: int, cfg: IoPgtableCfg, *,
+                             site: str) -> None:
+    """`for (i = 0; i < num_entries; i++) __arm_lpae_sync_pte(&ptep[i], 1, cfg);` in one
+    vectorised pass with the same cleans, calls and lines (`Memory.dma_sync_for_device_each`).
+    Not a kernel function: it stands for a C loop that cleans one entry per iteration."""
+    ptep.memory.dma_sync_for_device_each(ptep.table, ptep.index, num_entries, site)
+
+
 def __arm_lpae_clear_pte(ptep: Ptep, cfg: IoPgtableCfg, num_entries: int) -> None:
     if num_entries > 0:
         ptep.write_many(np.zeros(num_entries, dtype=np.uint64))
@@ -241,7 +251,10 @@ def __arm_lpae_clear_pte(ptep: Ptep, cfg: IoPgtableCfg, num_entries: int) -> Non
 # --- map (§3.3 - §3.6) -----------------------------------------------------------------------
 
 def __arm_lpae_init_pte(data: ArmLpaeIoPgtable, paddr: int, prot: int, lvl: int,
-                        num_entries: int, ptep: Ptep) -> None:
+                        num_entries: int, ptep: Ptep, *, one_by_one: bool = False) -> None:
+    """`one_by_one` (the model's, not the kernel's) makes this call stand for `num_entries`
+    calls `__arm_lpae_init_pte(data, paddr + i * sz, prot, lvl, 1, &ptep[i])`, the loop of
+    v6.12's `arm_lpae_split_blk_unmap`: the same stores, but a clean of its own per entry."""
     cfg = data.iop.cfg
     pte = prot
     sz = ARM_LPAE_BLOCK_SIZE(lvl, data)
@@ -260,7 +273,10 @@ def __arm_lpae_init_pte(data: ArmLpaeIoPgtable, paddr: int, prot: int, lvl: int,
         ptep.write_many(np.uint64(pte) | paddr_to_iopte_np(pas))
 
     if not cfg.coherent_walk and not cfg.defer_sync_pte:
-        __arm_lpae_sync_pte(ptep, num_entries, cfg, site="leaf")
+        if one_by_one:
+            __arm_lpae_sync_pte_each(ptep, num_entries, cfg, site="leaf")
+        else:
+            __arm_lpae_sync_pte(ptep, num_entries, cfg, site="leaf")
 
 
 def arm_lpae_init_pte(data: ArmLpaeIoPgtable, iova: int, paddr: int, prot: int, lvl: int,
@@ -276,10 +292,11 @@ def arm_lpae_init_pte(data: ArmLpaeIoPgtable, iova: int, paddr: int, prot: int, 
         first_leaf = 0 if t == leaf_type else 1
         is_table = [0] if first_leaf and t == ARM_LPAE_PTE_TYPE_TABLE else []
     elif num_entries > 0:
-        ptes = ptep.read_many(num_entries)
+        ptes = ptep.peek_many(num_entries)
         types = ptes & np.uint64(3)
         is_leaf = np.equal(types, np.uint64(leaf_type))
         first_leaf = int(np.argmax(is_leaf)) if is_leaf.any() else num_entries
+        ptep.read_many(min(first_leaf + 1, num_entries))    # the reads the C loop makes
         is_table = np.equal(types[:first_leaf],
                             np.uint64(ARM_LPAE_PTE_TYPE_TABLE)).nonzero()[0].tolist()
     else:
@@ -429,6 +446,74 @@ def io_pgtable_tlb_add_page(data: ArmLpaeIoPgtable, gather, iova: int, granule: 
     data.tlb.add_page += 1
 
 
+def arm_lpae_split_blk_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int,
+                             blk_pte: int, lvl: int, ptep: Ptep, pgcount: int) -> int:
+    """v6.12 (removed by 33729a5fc0ca in v6.13), only with `Config.split_blk_unmap`: replace
+    the block `blk_pte` at `ptep` (one level above `lvl`) by a new level-`lvl` table that maps
+    the same region minus the part being unmapped, then unmap from that table.  Returns
+    size_t: bytes unmapped.  Cleans: the new table (alloc, C1), each entry written on its own
+    (leaf, C4: they are `__arm_lpae_init_pte` calls, so PATCH 1/2's `defer_sync_pte` skips
+    them), the table PTE replacing the block (install, C2)."""
+    cfg = data.iop.cfg
+    tablesz = ARM_LPAE_GRANULE(data)
+    split_sz = ARM_LPAE_BLOCK_SIZE(lvl, data)
+    ptes_per_table = c_int(ARM_LPAE_PTES_PER_TABLE(data))
+    unmap_idx_start, num_entries = -1, 0
+
+    if _warn(data, lvl == ARM_LPAE_MAX_LEVELS, "arm_lpae_split_blk_unmap:lvl4"):
+        return 0
+
+    # GFP_ATOMIC; the model's bookkeeping: a level-`lvl` table for the block's region
+    blk_base = u64(iova) & ~(ARM_LPAE_BLOCK_SIZE(lvl - 1, data) - 1) & U64_MASK
+    table = __arm_lpae_alloc_pages(tablesz, 0, cfg, data, lvl, blk_base)
+    if table is None:
+        return 0  # Bytes unmapped
+    tablep = Ptep(data.mem, table, 0)
+
+    if size == split_sz:
+        unmap_idx_start = ARM_LPAE_LVL_IDX(iova, lvl, data)
+        max_entries = arm_lpae_max_entries(unmap_idx_start, data)
+        num_entries = min_t_int(pgcount, max_entries)
+
+    blk_paddr = iopte_to_paddr(blk_pte, ARM_LPAE_GRANULE(data))
+    pte = iopte_prot(blk_pte)
+
+    # for (i = 0; i < ptes_per_table; i++, blk_paddr += split_sz) {
+    #         /* Unmap! */
+    #         if (i >= unmap_idx_start && i < (unmap_idx_start + num_entries))
+    #                 continue;
+    #         __arm_lpae_init_pte(data, blk_paddr, pte, lvl, 1, &tablep[i]);
+    # }
+    # The entries written are at most two runs, before and after the skipped ones; each run's
+    # calls are made together (one_by_one: the same stores, one clean per entry).  Entry i
+    # gets blk_paddr + i * split_sz (phys_addr_t, mod 2^64), skipped entries included.
+    skip_end = unmap_idx_start + num_entries                      # int; no skip unless > start
+    if skip_end > unmap_idx_start:
+        runs = ((0, unmap_idx_start), (skip_end, ptes_per_table))
+    else:
+        runs = ((0, ptes_per_table),)
+    for first, end in runs:
+        if end > first:
+            __arm_lpae_init_pte(data, u64(blk_paddr + first * split_sz), pte, lvl, end - first,
+                                tablep + first, one_by_one=True)
+
+    pte = arm_lpae_install_table(table, ptep, blk_pte, data)
+    if pte != blk_pte:
+        __arm_lpae_free_pages(table, tablesz, cfg, data)
+        # We may race against someone unmapping another part of this block, but anything else
+        # is invalid.  We can't misinterpret a page entry here since we're never at the last
+        # level.  (Single-threaded, the model never gets here: the compare always succeeds.)
+        if iopte_type(pte) != ARM_LPAE_PTE_TYPE_TABLE:
+            return 0
+        tablep = iopte_deref(pte, data)
+    elif unmap_idx_start >= 0:
+        for i in range(num_entries):
+            io_pgtable_tlb_add_page(data, gather, u64(iova + i * size), size)
+        return size_t(num_entries * size)
+
+    return __arm_lpae_unmap(data, gather, iova, size, pgcount, lvl, tablep)
+
+
 def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcount: int,
                      lvl: int, ptep: Ptep) -> int:
     """Returns size_t: bytes unmapped; with `enoent_bug`, (size_t)-ENOENT on a hole."""
@@ -454,9 +539,10 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
         # Find and handle non-leaf entries (vectorised: stop at the first hole)
         i = 0
         if num_entries > 0:
-            ptes = ptep.read_many(num_entries)
-            holes = np.equal(ptes, 0).nonzero()[0]
+            # the C reads entry by entry and stops at the first hole: read exactly that far
+            holes = np.equal(ptep.peek_many(num_entries), 0).nonzero()[0]
             i = int(holes[0]) if len(holes) else num_entries
+            ptes = ptep.read_many(min(i + 1, num_entries))
             if len(holes):
                 _warn(data, not _no_warn(data), "__arm_lpae_unmap:hole-in-batch",
                       f"iova={u64(iova + i * size):#x}")
@@ -479,6 +565,11 @@ def __arm_lpae_unmap(data: ArmLpaeIoPgtable, gather, iova: int, size: int, pgcou
                 io_pgtable_tlb_add_page(data, gather, 0, size)
         return size_t(i * size)
     elif iopte_leaf(pte, lvl, iop.fmt):
+        if data.config.split_blk_unmap:
+            # v6.12: Insert a table at the next level to map the old region, minus the part
+            # we want to unmap
+            return arm_lpae_split_blk_unmap(data, gather, iova, size, pte, lvl + 1, ptep,
+                                            pgcount)
         data.events.warn_once(True, "__arm_lpae_unmap:partial-block",
                               "Unmap of a partial large IOPTE is not allowed")
         return 0
@@ -555,6 +646,8 @@ def __arm_lpae_iopte_walk(data: ArmLpaeIoPgtable, walk_data: IoPgtableWalkData, 
 
 def arm_lpae_iova_to_phys(ops: IoPgtableOps, iova: int) -> int:
     data = ops.data
+    if data.config.kernel == "6.12":
+        return arm_lpae_iova_to_phys_v612(data, iova)
     d = {"pte": 0, "lvl": data.start_level}   # C leaves these uninitialised if nothing is visited
 
     def visit_iova_to_phys(walk_data, lvl, ptep, size):
@@ -568,6 +661,30 @@ def arm_lpae_iova_to_phys(ops: IoPgtableOps, iova: int) -> int:
         return 0
     iova &= ARM_LPAE_BLOCK_SIZE(d["lvl"], data) - 1
     return iopte_to_paddr(d["pte"], ARM_LPAE_GRANULE(data)) | iova
+
+
+def arm_lpae_iova_to_phys_v612(data: ArmLpaeIoPgtable, iova: int) -> int:
+    """v6.12's open-coded walk (before the generic walker): any non-zero, non-leaf entry is
+    followed as a table, and nothing is checked against the IAS."""
+    ptep = Ptep(data.mem, data.pgd, 0)
+    lvl = data.start_level
+    while True:
+        # Grab the IOPTE we're interested in
+        ptep = ptep + ARM_LPAE_LVL_IDX(iova, lvl, data)
+        pte = ptep[0]
+        # Valid entry?
+        if not pte:
+            return 0
+        # Leaf entry?
+        if iopte_leaf(pte, lvl, data.iop.fmt):
+            iova = u64(iova) & (ARM_LPAE_BLOCK_SIZE(lvl, data) - 1)
+            return iopte_to_paddr(pte, ARM_LPAE_GRANULE(data)) | iova
+        # Take it to the next level
+        ptep = iopte_deref(pte, data)
+        lvl += 1
+        if lvl >= ARM_LPAE_MAX_LEVELS:
+            # Ran out of page tables to walk
+            return 0
 
 
 def arm_lpae_pgtable_walk(ops: IoPgtableOps, iova: int, wd: dict) -> int:
@@ -671,6 +788,19 @@ def _alloc_pgd(data: ArmLpaeIoPgtable, cfg: IoPgtableCfg) -> None:
         data.failpoints = saved
 
 
+#: The quirks each format's alloc function accepts, by kernel series (Config.kernel).  v6.12
+#: has no NO_WARN (v6.17) and no S2FWB (v6.14): its stage 2 and Mali refuse every quirk.
+ACCEPTED_QUIRKS = {
+    "6.17": {"s1": IO_PGTABLE_QUIRK_ARM_NS | IO_PGTABLE_QUIRK_ARM_TTBR1 |
+                   IO_PGTABLE_QUIRK_ARM_OUTER_WBWA | IO_PGTABLE_QUIRK_ARM_HD |
+                   IO_PGTABLE_QUIRK_NO_WARN,
+             "s2": IO_PGTABLE_QUIRK_ARM_S2FWB | IO_PGTABLE_QUIRK_NO_WARN, "mali": 0},
+    "6.12": {"s1": IO_PGTABLE_QUIRK_ARM_NS | IO_PGTABLE_QUIRK_ARM_TTBR1 |
+                   IO_PGTABLE_QUIRK_ARM_OUTER_WBWA | IO_PGTABLE_QUIRK_ARM_HD,
+             "s2": 0, "mali": 0},
+}
+
+
 def _check_quirks(cfg: IoPgtableCfg, allowed: int) -> None:
     bad = cfg.quirks & ~allowed
     if bad:
@@ -687,9 +817,7 @@ def _check_oas_encoding(cfg: IoPgtableCfg, what: str) -> None:
 
 
 def arm_64_lpae_alloc_pgtable_s1(cfg: IoPgtableCfg, config, events, failpoints):
-    _check_quirks(cfg, IO_PGTABLE_QUIRK_ARM_NS | IO_PGTABLE_QUIRK_ARM_TTBR1 |
-                  IO_PGTABLE_QUIRK_ARM_OUTER_WBWA | IO_PGTABLE_QUIRK_ARM_HD |
-                  IO_PGTABLE_QUIRK_NO_WARN)
+    _check_quirks(cfg, ACCEPTED_QUIRKS[config.kernel]["s1"])
     data = arm_lpae_alloc_pgtable(cfg, config, events, failpoints)
     if cfg.coherent_walk and cfg.quirks & IO_PGTABLE_QUIRK_ARM_OUTER_WBWA:
         raise ConfigRejected("OUTER_WBWA quirk with a coherent walk")
@@ -701,7 +829,7 @@ def arm_64_lpae_alloc_pgtable_s1(cfg: IoPgtableCfg, config, events, failpoints):
 
 
 def arm_64_lpae_alloc_pgtable_s2(cfg: IoPgtableCfg, config, events, failpoints):
-    _check_quirks(cfg, IO_PGTABLE_QUIRK_ARM_S2FWB | IO_PGTABLE_QUIRK_NO_WARN)
+    _check_quirks(cfg, ACCEPTED_QUIRKS[config.kernel]["s2"])
     data = arm_lpae_alloc_pgtable(cfg, config, events, failpoints)
     if config.concat == CONCAT_LEGACY:
         # Before 4dcac8407fe1: concatenate whenever it is possible at level 0.

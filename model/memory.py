@@ -331,6 +331,10 @@ class Memory:
 
     # -- cache maintenance -------------------------------------------------------------------
 
+    def _clean_caller(self) -> str:
+        """The function that asked for a clean, for its events (a C world says which)."""
+        return _caller()
+
     def dma_sync_for_device(self, t: Table, first: int, nbytes: int, site: str) -> None:
         """`dma_sync_single_for_device(dev, pa(&t[first]), nbytes, DMA_TO_DEVICE)` on a
         non-coherent device: clean every line overlapping the byte range to memory.
@@ -344,10 +348,10 @@ class Memory:
         if t.freed or first < 0 or end > t.entries * ENTRY_BYTES:
             self.charge(EVENT_COST)
         if t.freed:
-            self.events.record(ev.UAF_CLEAN, _caller(),
+            self.events.record(ev.UAF_CLEAN, self._clean_caller(),
                                f"{t!r} bytes [{start}, {end}) site={site}")
         elif first < 0 or end > t.entries * ENTRY_BYTES:
-            self.events.record(ev.OOB_CLEAN, _caller(),
+            self.events.record(ev.OOB_CLEAN, self._clean_caller(),
                                f"{t!r} entries [{first}, {first}+{s64(nbytes) / 8:g}) of "
                                f"{t.entries} site={site}")
         line = self.line
@@ -380,6 +384,33 @@ class Memory:
                 t.dirty[lo:hi] = False
             if site == "sync_map":
                 t.synced_seq[lo:hi] = self._seq
+
+    def dma_sync_for_device_each(self, t: Table, first: int, n: int, site: str) -> None:
+        """`n` calls `dma_sync_for_device(t, first + i, ENTRY_BYTES, site)`, i = 0 .. n-1: each
+        entry of `[first, first + n)` cleaned by a call of its own, as a C loop that writes
+        and cleans one entry per iteration does.  One vectorised pass when the range is inside
+        a live table and no clean log is kept (an 8-byte entry never spans two lines, so each
+        call cleans exactly one line; the statistics count n calls and n lines, and the state
+        afterwards is the calls' state: every line the range touches is clean); otherwise the
+        n calls one by one, with their events and records."""
+        if n <= 0:
+            return
+        if t.freed or first < 0 or first + n > t.entries or self.clean_log is not None:
+            for i in range(n):
+                self.dma_sync_for_device(t, first + i, ENTRY_BYTES, site)
+            return
+        stats = self.by_site.get(site)
+        if stats is None:
+            stats = self.by_site[site] = SiteStats()
+        stats.calls += n
+        stats.lines += n
+        le = t.line_entries
+        lo, hi = first // le, (first + n - 1) // le + 1
+        self.spend((hi - lo) * le)
+        t.mem[lo * le:hi * le] = t.cpu[lo * le:hi * le]
+        t.dirty[lo:hi] = False
+        if site == "sync_map":
+            t.synced_seq[lo:hi] = self._seq
 
     @staticmethod
     def _changed_entries(t: Table, lo_line: int, hi_line: int) -> np.ndarray:

@@ -67,9 +67,20 @@ ARM_LPAE_PTE_MEMATTR_FWB_WB = 0x6 << 2
 
 ARM_LPAE_PTE_ADDR_MASK = genmask(47, 12)
 
+ARM_LPAE_PTE_ATTR_LO_MASK = 0x3FF << 2
+# Ignore the contiguous bit for block splitting
+ARM_LPAE_PTE_ATTR_HI_MASK = ARM_LPAE_PTE_XN | ARM_LPAE_PTE_DBM
+ARM_LPAE_PTE_ATTR_MASK = ARM_LPAE_PTE_ATTR_LO_MASK | ARM_LPAE_PTE_ATTR_HI_MASK
+
 
 def iopte_type(pte: int) -> int:
     return (pte >> ARM_LPAE_PTE_TYPE_SHIFT) & ARM_LPAE_PTE_TYPE_MASK
+
+
+def iopte_prot(pte: int) -> int:
+    """The attribute bits a split copies from the block (v6.12 `arm_lpae_split_blk_unmap`):
+    bits 2-11, DBM and XN; not the address, the type, the contiguous bit or software bits."""
+    return pte & ARM_LPAE_PTE_ATTR_MASK
 
 
 def iopte_leaf(pte: int, lvl: int, fmt: str) -> bool:

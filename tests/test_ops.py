@@ -99,12 +99,12 @@ def test_every_config_key():
     sc = parse_scenario(
         f"{V}\nconfig fmt=arm64-s2 granule=64K ias=40 oas=44 quirks=ns,no_warn line=128 "
         "concat=legacy enoent_bug=0 coherent=1 page_size=16K pgsize=0x20010000 "
-        "table_base=0x1000000000\n")
+        "table_base=0x1000000000 split=1\n")
     assert sc.config == Config(fmt="arm64-s2", granule=64 * K, ias=40, oas=44,
                                quirks=QUIRK_BITS["ns"] | QUIRK_BITS["no_warn"], line=128,
                                concat="legacy", enoent_bug=False, coherent_walk=True,
                                page_size=16 * K, pgsize_bitmap=0x20010000,
-                               table_base=0x1000000000)
+                               table_base=0x1000000000, split_blk_unmap=True)
     assert sc.ops == ()
 
 
@@ -163,11 +163,11 @@ sync 0 0
     f"""{V}
 config fmt=arm64-s2 granule=16K ias=40 oas=44 quirks=ns,ttbr1,outer_wbwa,hd,s2fwb,no_warn,\
 no_perms line=32 concat=legacy enoent_bug=0 coherent=1 page_size=64K pgsize=0x2004000 \
-table_base=0x100000000000
+table_base=0x100000000000 split=1
 map 0x0 0x0 16K
 """,
     f"""{V}
-config fmt=arm32-s1 granule=4K ias=32 oas=32 line=128 coherent=0 pgsize=auto
+config fmt=arm32-s1 granule=4K ias=32 oas=32 line=128 coherent=0 pgsize=auto split=0
 smmu 0x0
 """,
     f"""{V}
@@ -263,6 +263,7 @@ config_strategy = st.builds(
     pgsize_bitmap=st.one_of(st.none(), u64s),
     page_size=granules,
     table_base=st.integers(0, (1 << 48) - 1).map(lambda n: n << 16),
+    split_blk_unmap=st.booleans(),
 )
 scenario_strategy = st.builds(Scenario, config_strategy,
                               st.lists(op_strategy, max_size=12).map(tuple))
@@ -316,6 +317,8 @@ BAD_INPUTS = [
      f"{V}\nconfig concat=sometimes\n", 2, ["sometimes"]),
     ("bad config value: enoent_bug",
      f"{V}\nconfig enoent_bug=yes\n", 2, ["enoent_bug", "yes"]),
+    ("bad config value: split",
+     f"{V}\nconfig split=on\n", 2, ["split", "on"]),
     ("bad config value: table_base",
      f"{V}\nconfig table_base=0x1000\n", 2, ["table_base", "0x1000"]),
     ("config token without =",
