@@ -45,6 +45,8 @@ CLANG_HOOK_FLAGS = ("-fsanitize=kernel-address",
                     "-mllvm", "-asan-stack=0", "-mllvm", "-asan-globals=0")
 RUNTIME_FLAGS = ("-std=gnu11", "-O2", "-g", "-fPIC", "-fno-omit-frame-pointer", "-Wall")
 LINK_FLAGS = ("-shared", "-Wl,-Bsymbolic", "-Wl,-z,defs")
+#: Bumped whenever build.json or the way a build is made changes (part of the cache key).
+BUILD_SCHEMA = 2
 
 
 class BuildError(IopgfuzzError):
@@ -61,6 +63,7 @@ class Built:
     symbols: tuple               # ((offset, size, name), ...) sorted by offset
     source_dir: Path             # the patched private copy the library was built from
     notes: tuple = field(default=())   # what patch application reported (skipped hunks, fuzz)
+    warn_sites: dict = field(default_factory=dict)  # line -> (function, condition, ordinal)
 
 
 def _compiler(kind: str) -> list[str]:
@@ -122,6 +125,7 @@ def _hash_inputs(src: Path, flags: list[str], version: str) -> str:
         if p.is_file() and p.suffix in (".c", ".h"):
             h.update(str(p.relative_to(SHIM)).encode() + b"\0" + p.read_bytes() + b"\0")
     h.update("\0".join(flags).encode() + b"\0" + version.encode())
+    h.update(f"schema {BUILD_SCHEMA}".encode())
     return h.hexdigest()[:20]
 
 
@@ -147,9 +151,7 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
     lib = out / "libiopgfuzz-kernel.so"
     meta = out / "build.json"
     if lib.is_file() and meta.is_file():
-        m = json.loads(meta.read_text())
-        return Built(lib, key, frozenset(m["features"]), tuple(map(tuple, m["symbols"])),
-                     out / "src", tuple(m.get("notes", ())))
+        return _load_built(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=out.parent))
     try:
@@ -172,9 +174,10 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
                                  f"\n(full log: {tmp / 'build.log'})")
         (tmp / "build.log").write_text("\n".join(log))
         symbols = read_symbols(tmp / lib.name)
+        warn_sites = scan_warn_sites(s / "drivers/iommu/io-pgtable-arm.c")
         (tmp / "build.json").write_text(json.dumps(
             {"features": sorted(features), "symbols": symbols, "flags": flags,
-             "compiler": version, "notes": list(notes)}))
+             "compiler": version, "notes": list(notes), "warn_sites": warn_sites}))
         try:
             os.rename(tmp, out)
         except OSError:          # another process built the same key meanwhile
@@ -183,15 +186,49 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
         if tmp.exists() and not out.exists():
             pass                 # keep the failed folder for its build.log
         raise
-    m = json.loads(meta.read_text())
-    return Built(lib, key, frozenset(m["features"]), tuple(map(tuple, m["symbols"])),
-                 out / "src", tuple(m.get("notes", ())))
+    return _load_built(out)
+
+
+def _load_built(out: Path) -> Built:
+    m = json.loads((out / "build.json").read_text())
+    return Built(out / "libiopgfuzz-kernel.so", out.name, frozenset(m["features"]),
+                 tuple(map(tuple, m["symbols"])), out / "src", tuple(m.get("notes", ())),
+                 {int(k): tuple(v) for k, v in m.get("warn_sites", {}).items()})
 
 
 def _first_error(stderr: str, src: Path) -> str:
     lines = [ln for ln in stderr.splitlines() if "error" in ln]
     first = lines[0] if lines else (stderr.strip().splitlines() or ["(no output)"])[-1]
     return f"building the C world failed: {first.replace(str(src) + '/', '')}"
+
+
+#: A function definition's first line in kernel style (name at column 0, no `;`, no `=`)
+_FUNC_DEF = re.compile(r"^[A-Za-z_][^;=]*?\b(\w+)\s*\(")
+_WARN = re.compile(r"\bWARN_ON(?:_ONCE)?\s*\(")
+
+
+def scan_warn_sites(c_file: Path) -> dict:
+    """{line: [function, condition, ordinal]} of every WARN_ON in a C file: the condition as
+    the preprocessor stringifies it, and which of the function's WARN_ONs with that same
+    condition it is (two `WARN_ON(!pte)` in __arm_lpae_unmap are different checks)."""
+    sites, func, seen = {}, "?", {}
+    lines = c_file.read_text(errors="replace").splitlines()
+    for no, line in enumerate(lines, 1):
+        m = _FUNC_DEF.match(line)
+        if m and not line.rstrip().endswith(";"):
+            func = m.group(1)
+        for w in _WARN.finditer(line):
+            text = line[w.end():] + "\n" + "\n".join(lines[no:no + 5])
+            depth, cond = 1, []
+            for ch in text:
+                depth += {"(": 1, ")": -1}.get(ch, 0)
+                if depth == 0:
+                    break
+                cond.append(ch)
+            c = " ".join("".join(cond).split())
+            k = seen[(func, c)] = seen.get((func, c), 0) + 1
+            sites[no] = [func, c, k]
+    return sites
 
 
 def read_symbols(lib: Path) -> list:

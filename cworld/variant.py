@@ -85,6 +85,12 @@ class CVariant(Variant):
         return self._built
 
     @property
+    def kernel_version(self) -> str:
+        """The tree's version ("6.12.117"): Python worlds paired with this one model it."""
+        self.built()
+        return self.tree.version
+
+    @property
     def defer_sync_pte(self) -> bool:
         return bool(self.patches) and "defer_sync_pte" in self.built().features
 

@@ -58,29 +58,34 @@ SITE_OF = {"__arm_lpae_alloc_pages": "alloc", "__arm_lpae_init_pte": "leaf",
 TRANSPARENT = frozenset({"__arm_lpae_sync_pte", "__arm_lpae_dma_addr",
                          "iopgfuzz_dma_sync_for_device", "iopgfuzz_dma_map_single"})
 
-#: WARN sites of the kernel C by (function, condition) -> the model's name for the same
-#: check, so that traces, oracles and signatures compare across Python and C worlds.
+#: WARN sites of the kernel C by (function, condition, which of the function's WARN_ONs with
+#: that condition) -> the model's name for the same check, so that traces, oracles and
+#: signatures compare across Python and C worlds.  Others are named `function:condition`.
 WARN_NAMES = {
-    ("arm_lpae_map_pages", "!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize"):
+    ("arm_lpae_map_pages", "!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize", 1):
         "arm_lpae_map_pages:args",
-    ("arm_lpae_map_pages", "iaext || paddr >> cfg->oas"): "arm_lpae_map_pages:range",
-    ("__arm_lpae_map", "lvl >= ARM_LPAE_MAX_LEVELS - 1"): "__arm_lpae_map:final-level",
-    ("__arm_lpae_map", "!selftest_running"): "__arm_lpae_map:block-in-way",
-    ("__arm_lpae_map", "!(cfg->quirks & IO_PGTABLE_QUIRK_NO_WARN)"): "__arm_lpae_map:block-in-way",
-    ("arm_lpae_init_pte", "!selftest_running"): "arm_lpae_init_pte:leaf-exists",
-    ("arm_lpae_init_pte", "!(cfg->quirks & IO_PGTABLE_QUIRK_NO_WARN)"):
+    ("arm_lpae_map_pages", "iaext || paddr >> cfg->oas", 1): "arm_lpae_map_pages:range",
+    ("__arm_lpae_map", "lvl >= ARM_LPAE_MAX_LEVELS - 1", 1): "__arm_lpae_map:final-level",
+    ("__arm_lpae_map", "!selftest_running", 1): "__arm_lpae_map:block-in-way",
+    ("__arm_lpae_map", "!(cfg->quirks & IO_PGTABLE_QUIRK_NO_WARN)", 1):
+        "__arm_lpae_map:block-in-way",
+    ("arm_lpae_init_pte", "!selftest_running", 1): "arm_lpae_init_pte:leaf-exists",
+    ("arm_lpae_init_pte", "!(cfg->quirks & IO_PGTABLE_QUIRK_NO_WARN)", 1):
         "arm_lpae_init_pte:leaf-exists",
-    ("arm_lpae_init_pte", "1"): "arm_lpae_init_pte:replace-table",
-    ("__arm_lpae_unmap", "lvl == ARM_LPAE_MAX_LEVELS"): "__arm_lpae_unmap:lvl4",
-    ("__arm_lpae_unmap", "!pte"): "__arm_lpae_unmap:hole",
-    ("arm_lpae_unmap_pages", "!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize || !pgcount"):
+    ("arm_lpae_init_pte", "1", 1): "arm_lpae_init_pte:replace-table",
+    ("__arm_lpae_unmap", "lvl == ARM_LPAE_MAX_LEVELS", 1): "__arm_lpae_unmap:lvl4",
+    ("__arm_lpae_unmap", "!pte", 1): "__arm_lpae_unmap:hole",
+    ("__arm_lpae_unmap", "!pte", 2): "__arm_lpae_unmap:hole-in-batch",
+    ("arm_lpae_unmap_pages",
+     "!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize || !pgcount", 1):
         "arm_lpae_unmap_pages:args",
-    ("arm_lpae_unmap_pages", "iaext"): "arm_lpae_unmap_pages:range",
-    ("arm_lpae_split_blk_unmap", "lvl == ARM_LPAE_MAX_LEVELS"): "arm_lpae_split_blk_unmap:lvl4",
+    ("arm_lpae_unmap_pages", "iaext", 1): "arm_lpae_unmap_pages:range",
+    ("arm_lpae_split_blk_unmap", "lvl == ARM_LPAE_MAX_LEVELS", 1):
+        "arm_lpae_split_blk_unmap:lvl4",
     # PATCH 1/2 as posted
-    ("__arm_lpae_iotlb_sync_map", "!pte"): "__arm_lpae_iotlb_sync_map:empty",
-    ("arm_lpae_iotlb_sync_map", "!size"): "arm_lpae_iotlb_sync_map:size",
-    ("arm_lpae_iotlb_sync_map", "iaext"): "arm_lpae_iotlb_sync_map:iaext",
+    ("__arm_lpae_iotlb_sync_map", "!pte", 1): "__arm_lpae_iotlb_sync_map:empty",
+    ("arm_lpae_iotlb_sync_map", "!size", 1): "arm_lpae_iotlb_sync_map:size",
+    ("arm_lpae_iotlb_sync_map", "iaext", 1): "arm_lpae_iotlb_sync_map:iaext",
 }
 
 _KINDS = {1: OOB_READ, 2: OOB_WRITE, 3: UAF_READ, 4: UAF_WRITE, 5: BAD_POINTER}
@@ -101,7 +106,7 @@ class _Table(C.Structure):
 
 class _Event(C.Structure):
     _fields_ = [("kind", C.c_int32), ("table", C.c_int32), ("first", C.c_int64),
-                ("count", C.c_uint64), ("pa", C.c_uint64), ("pc", C.c_void_p),
+                ("last", C.c_int64), ("count", C.c_uint64), ("pa", C.c_uint64), ("pc", C.c_void_p),
                 ("file", C.c_char_p), ("func", C.c_char_p), ("cond", C.c_char_p),
                 ("line", C.c_int32), ("pad", C.c_int32)]
 
@@ -179,6 +184,13 @@ class Library:
         self._ends = [off + self.bias + size for off, size, _ in built.symbols]
         self._names = [name for _, _, name in built.symbols]
         so.iopgfuzz_set_text(min(self._starts), max(self._ends))
+
+    def warn_site(self, file: str, line: int, func: str, cond: str) -> str:
+        """The name of a WARN site: the model's where it has one (WARN_NAMES)."""
+        key = (func, cond, 1)
+        if file.endswith("io-pgtable-arm.c") and line in self.built.warn_sites:
+            key = self.built.warn_sites[line]
+        return WARN_NAMES.get(key, f"{func}:{cond}" + (f"#{key[2]}" if key[2] > 1 else ""))
 
     def function_at(self, pc: int) -> str:
         """The function holding code address `pc` (a return address), or '?'."""
@@ -267,6 +279,9 @@ class CMemory(Memory):
                 self.tables[t.pa] = t
                 self._touched_py.add(t.pa)
 
+    def _clean_caller(self) -> str:
+        return self._cworld.clean_caller
+
     def refresh_entries(self, t: Table) -> None:
         t.entries = self._lib.so.iopgfuzz_table(self._w, t.serial).contents.entries
 
@@ -302,6 +317,7 @@ class CWorld(World):
             raise MemoryError("the C runtime could not reserve its arenas (mmap failed)")
         self._pending = _Pending()
         self._context = None          # the io-pgtable op running (for the clean sites)
+        self.clean_caller = "?"       # the C function of the clean being made
         self._callbacks = (ALLOC_CB(self._on_alloc), CLEAN_CB(self._on_clean),
                            FREE_CB(self._on_free))
         so.iopgfuzz_set_callbacks(self.handle, *self._callbacks)
@@ -400,8 +416,8 @@ class CWorld(World):
         for i in range(n):
             e = ptr[i]
             if e.kind == _WARN_KIND:
-                func, cond = e.func.decode(), e.cond.decode()
-                site = WARN_NAMES.get((func, cond), f"{func}:{cond}")
+                site = self.lib.warn_site(e.file.decode(), e.line, e.func.decode(),
+                                          e.cond.decode())
                 self.events.warn_many(e.count, site, f"{_short(e.file)}:{e.line}")
                 continue
             kind = _KINDS[e.kind]
@@ -412,7 +428,8 @@ class CWorld(World):
             mem.sync_tables()
             t = mem.by_index[e.table] if 0 <= e.table < len(mem.by_index) else None
             what = f"{t!r}" if t is not None else "no table"
-            ents = f"entries [{e.first}, {e.first + e.count})"
+            ents = f"entries [{e.first}, {e.last + 1})" + (f" ({e.count} accesses)"
+                                                            if e.count > 1 else "")
             of = f" of {t.entries}" if t is not None else ""
             self.events.record(kind, func, f"{what} {ents}{of}")
         if dropped.value:
@@ -455,13 +472,14 @@ class CWorld(World):
         try:
             mem = self._mem
             mem.sync_tables()
-            if is_map:
-                site = "alloc"
-            else:
-                site = self._site([pcs[i] for i in range(npcs)])
+            pcs = [pcs[i] for i in range(npcs)]
+            site = "alloc" if is_map else self._site(pcs)
+            # what the model calls the function that asked: the C function that called the
+            # DMA API (__arm_lpae_sync_pte, __arm_lpae_alloc_pages)
+            self.clean_caller = self.lib.function_at(pcs[0]) if pcs else "?"
             if table < 0:
                 mem.charge(256)
-                self.events.record("oob-clean", self._caller(pcs, npcs),
+                self.events.record("oob-clean", self.clean_caller,
                                    f"clean of {size:#x} bytes at pa {offset & U64:#x}, "
                                    f"in no table, site={site}")
                 return
@@ -495,13 +513,6 @@ class CWorld(World):
                 return site
             break
         return {"sync": "sync_map", "unmap": "unmap"}.get(self._context, "leaf")
-
-    def _caller(self, pcs, npcs) -> str:
-        for i in range(npcs):
-            name = self.lib.function_at(pcs[i] or 0)
-            if name not in TRANSPARENT:
-                return name
-        return "?"
 
     # -- the io-pgtable ops, as the model's IoPgtableOps members ----------------------------
 

@@ -48,7 +48,7 @@ def profile_generated(n: int = 300, seed: int = 5, variant: str = "v1", top: int
 
     from fuzz.executor import run_scenario
     from fuzz.generate import random_scenario
-    from model.variants import get_variant
+    from fuzz.plugins import load_variant as get_variant
 
     r = random.Random(seed)
     scenarios = [random_scenario(r) for _ in range(n)]
@@ -73,7 +73,7 @@ def bench_seeds(variant: str = "v1", seconds: float = 5.0) -> dict:
     """Executions per second over the seed corpus, uninstrumented (the harness's own speed),
     and the slowest seed.  Round-robin over the seeds for `seconds`."""
     from fuzz.executor import run_scenario
-    from model.variants import get_variant
+    from fuzz.plugins import load_variant as get_variant
 
     v = get_variant(variant)
     seeds = _seed_scenarios()
@@ -95,14 +95,14 @@ def _layers(variant: str) -> dict:
     """The layers of one seed execution, peeled apart: the variant world alone running the ops
     (no reference, no checks), both worlds (still no checks), and the full differential
     execution (executor bookkeeping and the oracles after every op)."""
-    from fuzz.executor import DEFAULT_BUDGET, apply, run_scenario
-    from model import BudgetExhausted, KernelBug, Reference
-    from model.variants import get_variant
+    from fuzz.executor import DEFAULT_BUDGET, apply, default_reference, make_world, run_scenario
+    from fuzz.plugins import load_variant as get_variant
+    from model import BudgetExhausted, KernelBug
 
     v = get_variant(variant)
 
     def one_world(sc, var) -> None:
-        w = World(sc.config, var, DEFAULT_BUDGET)
+        w = make_world(var, sc.config, DEFAULT_BUDGET)
         for op in sc.ops:
             try:
                 apply(w, op)
@@ -110,7 +110,8 @@ def _layers(variant: str) -> dict:
                 return
 
     return {"variant world only": lambda sc: one_world(sc, v),
-            "both worlds, no checks": lambda sc: (one_world(sc, Reference()), one_world(sc, v)),
+            "both worlds, no checks": lambda sc: (one_world(sc, default_reference()),
+                                                  one_world(sc, v)),
             "full differential execution": lambda sc: run_scenario(sc, v)}
 
 

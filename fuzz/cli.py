@@ -274,6 +274,43 @@ def cmd_cflite_dict(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_fidelity(args: argparse.Namespace) -> int:
+    """The model against the kernel C: reference against upstream, a model variant against
+    the C with the patches; exit 0 only when no difference is left unexplained."""
+    from cworld.variant import CVariant
+    from fuzz.fidelity import Pairing, format_report, run_fidelity, scenario_files
+    from model.errors import IopgfuzzError
+    from model.variants import Reference
+
+    model_variant = _variant_or_report(args.model_variant)
+    if model_variant is None:
+        return EXIT_BAD_INPUT
+    try:
+        upstream = CVariant((), kernel_tree=args.kernel_tree)
+        upstream.built()
+        pairings = [Pairing("reference", Reference(), upstream)]
+        if args.patch:
+            patched = CVariant(tuple(args.patch), args.driver, kernel_tree=args.kernel_tree)
+            patched.built()
+            pairings.append(Pairing("variant", model_variant, patched))
+    except IopgfuzzError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    root = Path(__file__).resolve().parent.parent
+    files = [Path(f) for f in args.files] if args.files else scenario_files(root)
+    print(f"fidelity: kernel {upstream.tree.describe()}; "
+          f"{len(files)} files + {args.random} random scenarios (seed {args.seed})",
+          file=sys.stderr)
+
+    def progress(done, total, ndiff):
+        print(f"  {done}/{total} scenarios, {ndiff} difference(s)", file=sys.stderr)
+
+    report = run_fidelity(pairings, upstream, files, args.random, args.seed,
+                          minimize=not args.no_minimize, progress=progress)
+    print(format_report(report), end="")
+    return EXIT_OK if report.ok else EXIT_FINDINGS
+
+
 def world_options() -> argparse.ArgumentParser:
     """Options every command that runs worlds shares: which reference, which kernel tree."""
     w = argparse.ArgumentParser(add_help=False)
@@ -424,6 +461,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--ops-dir", default=None, metavar="DIR",
                     help="also write each workload as an .ops file (for replay)")
     rp.set_defaults(func=cmd_report)
+    fi = sub.add_parser("fidelity", parents=[wopt],
+                        help="the Python model against the kernel C it transliterates")
+    fi.add_argument("--patch", action="append", default=[], metavar="FILE",
+                    help="also compare --model-variant with the C built with these patches "
+                         "(repeatable; a patch may be quoted in a mail)")
+    fi.add_argument("--model-variant", default="v1", metavar="V",
+                    help="the model variant the patches are compared with (default: v1)")
+    fi.add_argument("--driver", default="posted", choices=("posted", "review", "none"),
+                    help="PATCH 2/2's half for the patched C (default: posted)")
+    fi.add_argument("--random", type=int, default=1000, metavar="N",
+                    help="random scenarios besides corpus/ and crashes/ (default: 1000)")
+    fi.add_argument("--seed", type=int, default=0, metavar="S")
+    fi.add_argument("--no-minimize", action="store_true", help="do not shrink reproducers")
+    fi.add_argument("files", nargs="*", metavar="FILE",
+                    help=".ops files (default: corpus/ and crashes/)")
+    fi.set_defaults(func=cmd_fidelity)
     cs = sub.add_parser("cflite-seeds", help="ClusterFuzzLite: write "
                                               "<OUT>/<target>_seed_corpus.zip from "
                                               "corpus/differential (what build.sh runs)")

@@ -129,12 +129,27 @@ def _reference_for(spec: str) -> Variant:
     return load_variant("c:upstream" if spec == "c" else spec)
 
 
-def make_world(variant: Variant, config, budget: int | None) -> World:
-    """A world for `variant`: the model's, or whatever the variant builds (a C world)."""
+def make_world(variant: Variant, config, budget: int | None,
+               kernel_version: str | None = None) -> World:
+    """A world for `variant`: the model's, or whatever the variant builds (a C world).
+    A model world paired with a C world models the C's kernel: `kernel_version` sets the
+    model's kernel-version switches (cworld.profiles)."""
     factory = getattr(variant, "make_world", None)
     if factory is not None:
         return factory(config, budget)
+    if kernel_version is not None:
+        from cworld.profiles import model_config_for_tree
+        config = model_config_for_tree(config, kernel_version)
     return World(config, variant, budget)
+
+
+def paired_kernel_version(*variants: Variant) -> str | None:
+    """The kernel version of the first C world among `variants`, if any."""
+    for v in variants:
+        version = getattr(v, "kernel_version", None)
+        if version:
+            return version
+    return None
 
 
 #: How each op kind is performed on a world through its public API.
@@ -205,8 +220,9 @@ class Executor:
         self.reference = reference if reference is not None else default_reference()
         self.result = RunResult(scenario, variant.name)
         try:
-            self.ref = make_world(self.reference, scenario.config, budget)
-            self.var = make_world(variant, scenario.config, budget)
+            version = paired_kernel_version(self.reference, variant)
+            self.ref = make_world(self.reference, scenario.config, budget, version)
+            self.var = make_world(variant, scenario.config, budget, version)
         except ConfigRejected as e:
             self.result.config_error = e.reason
             self.ref = self.var = None

@@ -323,6 +323,9 @@ class Oracles:
             a, b = self.ref.table_view(pa), self.var.table_view(pa)
             if a is None or b is None or a[0] != b[0]:
                 why = f"table {pa:#x} exists or is freed in one world only"
+            elif len(a[1]) != len(b[1]):
+                why = (f"table {pa:#x} has {len(a[1])} entries in the reference, "
+                       f"{len(b[1])} in the variant")
             else:
                 diff = ((a[1] ^ b[1]) & hw).nonzero()[0]
                 if not len(diff):

@@ -188,15 +188,23 @@ void iopgfuzz_world_free(struct iopgfuzz_world *w)
 
 /* -- events ------------------------------------------------------------------------------------ */
 
+/* How far back an event looks for an earlier one of the same site to merge into: a loop
+ * that WARNs and reads out of bounds on every iteration makes two interleaved series. */
+#define MERGE_WINDOW	8
+
 static void record(struct iopgfuzz_world *w, int kind, int32_t table, int64_t first, uint64_t pa,
 		   uintptr_t pc)
 {
 	struct iopgfuzz_event *e;
+	uint32_t i;
 
-	if (w->nevents) {
-		e = &w->events[w->nevents - 1];
-		if (e->kind == kind && e->table == table && e->pc == pc &&
-		    e->first + (int64_t)e->count == first) {
+	for (i = w->nevents; i > 0 && i + MERGE_WINDOW > w->nevents; i--) {
+		e = &w->events[i - 1];
+		if (e->kind == kind && e->table == table && e->pc == pc && e->pa == pa) {
+			if (first < e->first)
+				e->first = first;
+			if (first > e->last)
+				e->last = first;
 			e->count++;
 			return;
 		}
@@ -210,6 +218,7 @@ static void record(struct iopgfuzz_world *w, int kind, int32_t table, int64_t fi
 	e->kind = kind;
 	e->table = table;
 	e->first = first;
+	e->last = first;
 	e->count = 1;
 	e->pa = pa;
 	e->pc = pc;
@@ -232,8 +241,8 @@ int iopgfuzz_warn(const char *file, int line, const char *func, const char *cond
 			w->warned_once_line[w->nwarned_once++] = line;
 		}
 	}
-	if (w->nevents) {
-		e = &w->events[w->nevents - 1];
+	for (i = w->nevents; i > 0 && i + MERGE_WINDOW > w->nevents; i--) {
+		e = &w->events[i - 1];
 		if (e->kind == IOPGFUZZ_WARN && e->file == file && e->line == line) {
 			e->count++;
 			return 1;

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define IOPGFUZZ_MAX_PCS	6
-#define IOPGFUZZ_LOG_MAX	4096
+#define IOPGFUZZ_LOG_MAX	16384
 
 /* Event kinds, as model/events.py names them */
 enum iopgfuzz_kind {
@@ -38,7 +38,8 @@ struct iopgfuzz_table {
 struct iopgfuzz_event {
 	int32_t kind;
 	int32_t table;		/* -1: none */
-	int64_t first;		/* entry index in the table */
+	int64_t first;		/* lowest entry index in the table */
+	int64_t last;		/* highest */
 	uint64_t count;
 	uint64_t pa;		/* for bad pointers: the physical address asked for */
 	uintptr_t pc;		/* the instruction that made the access */
