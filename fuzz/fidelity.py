@@ -153,7 +153,7 @@ def compare_scenario(sc: O.Scenario, pairing: Pairing, source: str = "",
         diff("config", -1, "config", m_err or "accepted", c_err or "accepted")
         return out
     if wc is None:
-        report.skipped["config refused by both"] += 1
+        report.skipped["configs both refuse (compared: they agree)"] += 1
         return out
     wm.take_changed_tables(), wc.take_changed_tables()
     for i, op in enumerate(sc.ops):
@@ -251,8 +251,15 @@ def scenario_files(root: Path) -> list[Path]:
 
 
 def random_scenarios(n: int, seed: int) -> list[tuple[str, O.Scenario]]:
+    """The generator's scenarios without `fail sync_map` ops, which a C world cannot honour
+    (kept, they would end the comparison of 4 scenarios in 10 at that op)."""
     r = random.Random(seed)
-    return [(f"random #{i} (seed {seed})", random_scenario(r)) for i in range(n)]
+    out = []
+    for i in range(n):
+        sc = random_scenario(r)
+        ops = tuple(op for op in sc.ops if not (isinstance(op, O.Fail) and op.site == "sync_map"))
+        out.append((f"random #{i} (seed {seed})", replace(sc, ops=ops)))
+    return out
 
 
 def run_fidelity(pairings: list[Pairing], reference_c: Variant, files: list[Path],
