@@ -318,12 +318,15 @@ def _stats_delta(before: dict, after: dict) -> dict:
                 - before["by_site"].get(s, {"lines": 0})["lines"]} for s in SITES}
 
 
-def measure(wl: Workload, config: Config, variant) -> Result:
-    """Run `wl` in a fresh world of `variant`.  ConfigRejected propagates (a bad config is the
-    caller's error); anything else that goes wrong is recorded in the result."""
+def measure(wl: Workload, config: Config, variant, kernel_version: str | None = None) -> Result:
+    """Run `wl` in a fresh world of `variant` (a model world models `kernel_version` when a C
+    world is among the columns).  ConfigRejected propagates (a bad config is the caller's
+    error); anything else that goes wrong is recorded in the result."""
+    from .executor import make_world
+
     res = Result(variant.name)
     try:
-        w = World(config, variant)
+        w = make_world(variant, config, None, kernel_version)
         for op in wl.setup:
             ret = apply_op(w, op)
             if ret < 0 or (isinstance(op, Unmap) and ret != op.size):
@@ -409,13 +412,16 @@ def run_report(config: Config, variants: list, names: list[str] | None = None) -
                              f"{', '.join(WORKLOAD_NAMES)})")
         workloads = [wl for wl in workloads if wl.name in names]
         skipped = [s for s in skipped if s[0] in names]
+    from .executor import paired_kernel_version
+
     others = [v for v in variants if v.name != "reference"]
+    version = paired_kernel_version(*others)
     reports = []
     for wl in workloads:
-        ref = measure(wl, config, reference)
+        ref = measure(wl, config, reference, version)
         results = [ref]
         for v in others:
-            r = measure(wl, config, v)
+            r = measure(wl, config, v, version)
             _compare(r, ref)
             results.append(r)
         reports.append(WorkloadReport(wl, ref.least_lines, ref.least_calls, results))
