@@ -24,7 +24,7 @@ from pathlib import Path
 
 from model.errors import IopgfuzzError
 
-from .source import cache_root
+from .source import cache_root, detect_iommu_pages_api
 
 SHIM = Path(__file__).parent / "shim"
 
@@ -36,6 +36,9 @@ KERNEL_FLAGS = (
     "-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks",
     "-fno-common", "-fno-inline", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls",
     "-Wall", "-Wno-unused-function", "-Wno-unused-variable",
+    # a kernel interface the shim lacks must stop the build, not become an implicit int
+    "-Werror=implicit-function-declaration", "-Werror=int-conversion",
+    "-Werror=incompatible-pointer-types",
 )
 GCC_HOOK_FLAGS = ("-fsanitize=kernel-address",
                   "--param=asan-instrumentation-with-call-threshold=0",
@@ -104,18 +107,6 @@ def _struct_body(text: str, name: str) -> str:
     return text[m.end():i]
 
 
-def iommu_pages_api(src: Path) -> str:
-    """"order" (6.12: iommu_alloc_pages_node) or "size" (later: iommu_alloc_pages_node_sz)."""
-    c = (src / "drivers/iommu/io-pgtable-arm.c").read_text(errors="replace")
-    if "iommu_alloc_pages_node_sz(" in c:
-        return "size"
-    if "iommu_alloc_pages_node(" in c:
-        return "order"
-    raise BuildError("io-pgtable-arm.c calls neither iommu_alloc_pages_node() (6.12) nor "
-                     "iommu_alloc_pages_node_sz() (later kernels); this tree's page allocator "
-                     "API is not supported by the shim (cworld/shim/include/iommu-pages.h)")
-
-
 def _hash_inputs(src: Path, flags: list[str], version: str) -> str:
     h = hashlib.sha256()
     for p in sorted(src.rglob("*")):
@@ -141,7 +132,7 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
         defines.append("-DIOPGFUZZ_HAS_DEFER_SYNC_PTE")
     if "iotlb_sync_map" in features:
         defines.append("-DIOPGFUZZ_HAS_IOTLB_SYNC_MAP")
-    if iommu_pages_api(src) == "size":
+    if detect_iommu_pages_api(src / "drivers/iommu/io-pgtable-arm.c") == "size":
         defines.append("-DIOPGFUZZ_IOMMU_PAGES_SZ")
     hooks = GCC_HOOK_FLAGS if compiler == "gcc" else CLANG_HOOK_FLAGS
     flags = list(KERNEL_FLAGS) + list(hooks) + defines + list(extra_flags)

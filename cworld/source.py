@@ -228,10 +228,11 @@ def _call_arities(src: str, name: str) -> list[int]:
 
 
 def detect_iommu_pages_api(arm_c: Path) -> str:
-    """"order" or "size": which iommu-pages API the tree's io-pgtable-arm.c calls.
+    """"order", "size" or "page": which page-allocator API the tree's io-pgtable-arm.c calls.
 
-    The shim provides one of the two; a tree that calls neither (older kernels use
-    alloc_pages_node/free_pages directly) or mixes them cannot be built, so this raises
+    6.12's iommu-pages.h (order), the later size-based one, or, before 6.11, the page
+    allocator itself (alloc_pages_node, page_address, free_pages); the shim provides all three.
+    A tree that calls none of them or mixes them cannot be built, so this raises
     KernelApiUnsupported naming what was looked for and what was found.
     """
     src = _strip_c_comments(arm_c.read_text(errors="replace"))
@@ -240,19 +241,22 @@ def detect_iommu_pages_api(arm_c: Path) -> str:
     frees = set(_call_arities(src, "iommu_free_pages"))
     looked_for = (
         "iommu_alloc_pages_node(nid, gfp, order) with iommu_free_pages(virt, order) [6.12], "
-        "or iommu_alloc_pages_node_sz(nid, gfp, size) with iommu_free_pages(virt) [6.15+]"
+        "or iommu_alloc_pages_node_sz(nid, gfp, size) with iommu_free_pages(virt) [6.15+], "
+        "or alloc_pages_node() with page_address() and free_pages() [before 6.11]"
     )
     if size_alloc and not order_alloc and frees <= {1}:
         return "size"
     if order_alloc and not size_alloc and frees <= {2}:
         return "order"
+    if not (order_alloc or size_alloc or frees) and _call_arities(src, "alloc_pages_node"):
+        return "page"            # before 6.11: alloc_pages_node/page_address/free_pages
     found = sorted(set(re.findall(r"\b(\w*(?:alloc|free)_pages\w*)\s*\(", src)))
     detail = ", ".join(f"{f}()" for f in found) or "no page allocation calls"
     if frees:
         detail += f"; iommu_free_pages() called with {sorted(frees)} argument(s)"
     raise KernelApiUnsupported(
         f"{arm_c}: unsupported page-allocation API. Looked for {looked_for}; found {detail}. "
-        f"Use a 6.12 or later kernel tree (e.g. the default: `{FETCH_COMMAND}`)"
+        f"Use a 6.1, 6.12 or later kernel tree (e.g. the default: `{FETCH_COMMAND}`)"
     )
 
 

@@ -53,6 +53,13 @@ static void *__arm_lpae_alloc_pages(size_t size, gfp_t gfp)
 }
 """
 
+NO_ALLOC_C = """\
+static void *__arm_lpae_alloc_pages(size_t size, gfp_t gfp)
+{
+	return kmalloc(size, gfp);
+}
+"""
+
 OLD_C = """\
 static void *__arm_lpae_alloc_pages(size_t size, gfp_t gfp)
 {
@@ -179,13 +186,13 @@ def test_makefile_without_version(clean_env, tmp_path):
         find_tree(root)
 
 
-@pytest.mark.parametrize("code, api", [(ORDER_C, "order"), (SIZE_C, "size")])
+@pytest.mark.parametrize("code, api", [(ORDER_C, "order"), (SIZE_C, "size"), (OLD_C, "page")])
 def test_iommu_pages_api_detection(clean_env, tmp_path, code, api):
     assert find_tree(write_tree(tmp_path / "t", arm_c=code)).iommu_pages_api == api
 
 
 @pytest.mark.parametrize("code", [
-    OLD_C,
+    NO_ALLOC_C,
     "/* iommu_alloc_pages_node(nid, gfp, order) in a comment only */\n",
     # the order allocator with the one-argument free of later kernels: a mix the shim lacks
     ORDER_C.replace("iommu_free_pages(pages, order)", "iommu_free_pages(pages)"),
@@ -199,8 +206,7 @@ def test_iommu_pages_api_unsupported(clean_env, tmp_path, code):
     msg = str(e.value)
     assert "iommu_alloc_pages_node_sz" in msg and "iommu_alloc_pages_node(" in msg
     assert ARM_C in msg
-    if code is OLD_C:
-        assert "alloc_pages_node()" in msg and "free_pages()" in msg
+    assert "alloc_pages_node() with page_address() and free_pages()" in msg
 
 
 def test_real_default_tree():

@@ -7,6 +7,7 @@
 #ifndef _IOPGFUZZ_LINUX_DMA_MAPPING_H
 #define _IOPGFUZZ_LINUX_DMA_MAPPING_H
 
+#include <asm/page.h>
 #include <linux/types.h>
 #include "iopgfuzz_shim.h"
 
