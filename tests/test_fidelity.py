@@ -20,20 +20,20 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "patch-v1-review.txt"
 
 #: Deletes the leaf clean of __arm_lpae_init_pte (6.12.117 context).
-NO_LEAF_CLEAN = """\
---- a/drivers/iommu/io-pgtable-arm.c
-+++ b/drivers/iommu/io-pgtable-arm.c
-@@ -316,9 +316,6 @@ static void __arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,
- 
- 	for (i = 0; i < num_entries; i++)
- 		ptep[i] = pte | paddr_to_iopte(paddr + i * sz, data);
--
--	if (!cfg->coherent_walk)
--		__arm_lpae_sync_pte(ptep, num_entries, cfg);
- }
- 
- static int arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,
-"""
+NO_LEAF_CLEAN = "\n".join([
+    "--- a/drivers/iommu/io-pgtable-arm.c",
+    "+++ b/drivers/iommu/io-pgtable-arm.c",
+    "@@ -316,9 +316,6 @@ static void __arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,",
+    " ",
+    " \tfor (i = 0; i < num_entries; i++)",
+    " \t\tptep[i] = pte | paddr_to_iopte(paddr + i * sz, data);",
+    "-",
+    "-\tif (!cfg->coherent_walk)",
+    "-\t\t__arm_lpae_sync_pte(ptep, num_entries, cfg);",
+    " }",
+    " ",
+    " static int arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,",
+    ""])
 
 
 @pytest.fixture(scope="module")
