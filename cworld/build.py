@@ -35,18 +35,24 @@ KERNEL_FLAGS = (
     "-std=gnu11", "-O1", "-g", "-fPIC", "-D__KERNEL__", "-DCONFIG_IOMMU_IO_PGTABLE_LPAE=1",
     "-fno-strict-aliasing", "-fno-strict-overflow", "-fno-delete-null-pointer-checks",
     "-fno-common", "-fno-inline", "-fno-omit-frame-pointer", "-fno-optimize-sibling-calls",
+    # a store loop turned into a call of libc's memset would store past the access hooks
+    "-fno-builtin",
     "-Wall", "-Wno-unused-function", "-Wno-unused-variable",
     # a kernel interface the shim lacks must stop the build, not become an implicit int
     "-Werror=implicit-function-declaration", "-Werror=int-conversion",
     "-Werror=incompatible-pointer-types",
 )
-GCC_HOOK_FLAGS = ("-fsanitize=kernel-address",
+#: The edge counter of coverage and of the work budget (shim/sancov.c).
+CHECK_FLAGS = ("-fsanitize-coverage=trace-pc",)
+GCC_HOOK_FLAGS = ("-fno-tree-loop-distribute-patterns", "-fsanitize=kernel-address",
                   "--param=asan-instrumentation-with-call-threshold=0",
                   "--param=asan-stack=0", "--param=asan-globals=0")
 CLANG_HOOK_FLAGS = ("-fsanitize=kernel-address",
                     "-mllvm", "-asan-instrumentation-with-call-threshold=0",
                     "-mllvm", "-asan-stack=0", "-mllvm", "-asan-globals=0")
 RUNTIME_FLAGS = ("-std=gnu11", "-O2", "-g", "-fPIC", "-fno-omit-frame-pointer", "-Wall")
+#: What the kernel code calls, compiled without instrumentation (shim/*.c but glue.c)
+RUNTIME_FILES = ("runtime", "sancov", "cpu")
 LINK_FLAGS = ("-shared", "-Wl,-Bsymbolic", "-Wl,-z,defs")
 #: Bumped whenever build.json or the way a build is made changes (part of the cache key).
 BUILD_SCHEMA = 2
@@ -135,7 +141,7 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
     if detect_iommu_pages_api(src / "drivers/iommu/io-pgtable-arm.c") == "size":
         defines.append("-DIOPGFUZZ_IOMMU_PAGES_SZ")
     hooks = GCC_HOOK_FLAGS if compiler == "gcc" else CLANG_HOOK_FLAGS
-    flags = list(KERNEL_FLAGS) + list(hooks) + defines + list(extra_flags)
+    flags = list(KERNEL_FLAGS) + list(hooks) + list(CHECK_FLAGS) + defines + list(extra_flags)
     version = _version(cc)
     key = _hash_inputs(src, flags, version)
     out = cache_root() / "builds" / key
@@ -151,18 +157,22 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
         kernel = cc + flags + [f"-I{s}/include", f"-I{SHIM}/include", f"-I{SHIM}",
                                "-iquote", f"{s}/drivers/iommu", "-c", str(SHIM / "glue.c"),
                                "-o", str(tmp / "kernel.o")]
-        runtime = cc + list(RUNTIME_FLAGS) + [f"-I{SHIM}", "-c", str(SHIM / "runtime.c"),
-                                              "-o", str(tmp / "runtime.o")]
-        link = cc + list(LINK_FLAGS) + ["-o", str(tmp / lib.name), str(tmp / "kernel.o"),
-                                        str(tmp / "runtime.o")]
+        support = [cc + list(RUNTIME_FLAGS) + [f"-I{SHIM}", "-c", str(SHIM / f"{name}.c"),
+                                               "-o", str(tmp / f"{name}.o")]
+                   for name in RUNTIME_FILES]
+        link = cc + list(LINK_FLAGS) + ["-o", str(tmp / lib.name), str(tmp / "kernel.o")] + \
+            [str(tmp / f"{name}.o") for name in RUNTIME_FILES]
         log = []
-        for cmd in (kernel, runtime, link):
+        for cmd in (kernel, *support, link):
             r = subprocess.run(cmd, capture_output=True, text=True)
             log.append(" ".join(cmd) + "\n" + r.stdout + r.stderr)
             if r.returncode:
+                failed = out.parent / f"{key}.failed"     # the last failure of this key only
                 (tmp / "build.log").write_text("\n".join(log))
+                shutil.rmtree(failed, ignore_errors=True)
+                os.rename(tmp, failed)
                 raise BuildError(_first_error(r.stderr, s) +
-                                 f"\n(full log: {tmp / 'build.log'})")
+                                 f"\n(full log: {failed / 'build.log'})")
         (tmp / "build.log").write_text("\n".join(log))
         symbols = read_symbols(tmp / lib.name)
         warn_sites = scan_warn_sites(s / "drivers/iommu/io-pgtable-arm.c")
@@ -174,8 +184,7 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
         except OSError:          # another process built the same key meanwhile
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
-        if tmp.exists() and not out.exists():
-            pass                 # keep the failed folder for its build.log
+        shutil.rmtree(tmp, ignore_errors=True)    # a failed compile was kept as <key>.failed
         raise
     return _load_built(out)
 
@@ -188,7 +197,8 @@ def _load_built(out: Path) -> Built:
 
 
 def _first_error(stderr: str, src: Path) -> str:
-    lines = [ln for ln in stderr.splitlines() if "error" in ln]
+    lines = [ln for ln in stderr.splitlines() if re.search(r":\d+(:\d+)?: (fatal )?error:", ln)] \
+        or [ln for ln in stderr.splitlines() if " error" in ln or ln.startswith("error")]
     first = lines[0] if lines else (stderr.strip().splitlines() or ["(no output)"])[-1]
     return f"building the C world failed: {first.replace(str(src) + '/', '')}"
 

@@ -97,12 +97,15 @@ def _layers(variant: str) -> dict:
     execution (executor bookkeeping and the oracles after every op)."""
     from fuzz.executor import DEFAULT_BUDGET, apply, default_reference, make_world, run_scenario
     from fuzz.plugins import load_variant as get_variant
-    from model import BudgetExhausted, KernelBug
+    from model import BudgetExhausted, ConfigRejected, KernelBug
 
     v = get_variant(variant)
 
     def one_world(sc, var) -> None:
-        w = make_world(var, sc.config, DEFAULT_BUDGET)
+        try:
+            w = make_world(var, sc.config, DEFAULT_BUDGET)
+        except ConfigRejected:           # a C world refuses what the kernel refuses
+            return
         for op in sc.ops:
             try:
                 apply(w, op)

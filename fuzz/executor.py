@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import traceback
+import weakref
 from dataclasses import dataclass, field
 
 from model import BudgetExhausted, ConfigRejected, KernelBug, Reference, Variant, World
@@ -34,12 +35,18 @@ class SyncCall:
 
 
 class SyncTracer:
-    """Wraps `io_pgtable_ops.iotlb_sync_map` of one world."""
+    """Wraps `io_pgtable_ops.iotlb_sync_map` of one world.  It holds the world weakly: it is
+    itself reachable from the world, and a world nobody holds should end at once (a C world
+    then goes back to its pool), not at the next cyclic garbage collection."""
 
     def __init__(self, world: World):
-        self.world = world
+        self._world = weakref.ref(world)
         self.inner = world.data.iop.ops.iotlb_sync_map
         self.calls: list[SyncCall] = []
+
+    @property
+    def world(self) -> World:
+        return self._world()
 
     def __call__(self, ops, iova, size):
         data = self.world.data

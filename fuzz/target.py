@@ -108,8 +108,24 @@ def decode(data: bytes) -> Scenario:
     return sc
 
 
+_c_libraries_seen = 0
+
+
+def register_c_coverage() -> None:
+    """Hand the edge counters of C world libraries to libFuzzer, once each, as soon as they
+    are loaded (cworld/coverage.py): the campaign is then guided by the kernel C's edges."""
+    global _c_libraries_seen
+    world = sys.modules.get("cworld.world")
+    if world is None or len(world.Library._loaded) == _c_libraries_seen:
+        return
+    from cworld import coverage
+    coverage.register(list(world.Library._loaded.values()))
+    _c_libraries_seen = len(world.Library._loaded)
+
+
 def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
     res = run_scenario(decode(data), VARIANT)
+    register_c_coverage()
     if not res.findings:
         return
     new = TRIAGE.record(data, res, lambda: format_trace(res))   # traced only for new buckets

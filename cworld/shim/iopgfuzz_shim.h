@@ -37,6 +37,9 @@ void *iopgfuzz_phys_to_virt(uint64_t pa);
 uint64_t iopgfuzz_dma_map_single(void *va, size_t size);
 void iopgfuzz_dma_sync_for_device(uint64_t dma, size_t size);
 
+/* cache_line_size(): the scenario's line= */
+int iopgfuzz_cache_line_size(void);
+
 /* CPU page size, a run-time value (the scenario's page_size) */
 extern unsigned int iopgfuzz_page_shift;
 
