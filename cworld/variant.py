@@ -3,9 +3,10 @@
 The spec names what to build: `c:upstream` is the tree as it is; `c:a.patch,b.patch` applies
 the patches in order (plain or quoted in a mail).  PATCH 2/2's half is the driver, which stays
 the model's: `@posted` (the default) calls the op and returns 0 as the posted 2/2 does,
-`@review` returns the op's value as the review asked, `@none` defines no driver callback.
-When the build's `struct io_pgtable_cfg` has `defer_sync_pte`, the driver sets it, as 2/2's
-`arm_smmu_domain_finalise` does; upstream has neither.
+`@review` returns the op's value as the review asked, `@none` is a driver without 2/2 (no
+callback, and `defer_sync_pte` left clear).  Otherwise, when the build's `struct
+io_pgtable_cfg` has `defer_sync_pte`, the driver sets it, as 2/2's `arm_smmu_domain_finalise`
+does; upstream has neither.
 
 The kernel tree is `IOPGFUZZ_KERNEL_TREE`, else Debian's 6.12 in the cache (cworld.source);
 the compiler `IOPGFUZZ_CC` (gcc, the default, or clang).  Campaign workers inherit both.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from model.errors import IopgfuzzError
 from model.variants import Variant
-from model.variants.base import forwarding_driver_iotlb_sync_map
+from model.variants.base import forwarding_driver_iotlb_sync_map, posted_driver_iotlb_sync_map
 
 from .build import Built, build_from_source
 from .patches import apply_patches
@@ -32,17 +33,6 @@ REFERENCE_SPEC = "c:upstream"
 
 class CVariantError(IopgfuzzError):
     """A `c:` spec that cannot be understood (the message says what is expected)."""
-
-
-def posted_driver_iotlb_sync_map(pgtbl_ops):
-    """PATCH 2/2 as posted: `arm_smmu_iotlb_sync_map` calls the op and returns 0."""
-    def arm_smmu_iotlb_sync_map(domain, iova, size):
-        ops = pgtbl_ops
-        if ops is None or ops.iotlb_sync_map is None:
-            return 0
-        ops.iotlb_sync_map(ops, iova, size)         # return value discarded
-        return 0
-    return arm_smmu_iotlb_sync_map
 
 
 class CVariant(Variant):
@@ -92,7 +82,8 @@ class CVariant(Variant):
 
     @property
     def defer_sync_pte(self) -> bool:
-        return bool(self.patches) and "defer_sync_pte" in self.built().features
+        return bool(self.patches) and self.driver != "none" and \
+            "defer_sync_pte" in self.built().features
 
     def driver_iotlb_sync_map(self, pgtbl_ops):
         if self.driver == "none" or "iotlb_sync_map" not in self.built().features:

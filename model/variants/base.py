@@ -33,3 +33,15 @@ def forwarding_driver_iotlb_sync_map(pgtbl_ops):
             return 0
         return ops.iotlb_sync_map(ops, iova, size)
     return arm_smmu_iotlb_sync_map
+
+
+def posted_driver_iotlb_sync_map(pgtbl_ops):
+    """PATCH 2/2 as posted: `arm_smmu_iotlb_sync_map` calls the op and returns 0, dropping
+    the op's error."""
+    def arm_smmu_iotlb_sync_map(domain, iova, size):
+        ops = pgtbl_ops
+        if ops is None or ops.iotlb_sync_map is None:
+            return 0
+        ops.iotlb_sync_map(ops, iova, size)         # return value discarded
+        return 0
+    return arm_smmu_iotlb_sync_map

@@ -32,7 +32,7 @@ from model.kapi import (
     u64,
 )
 
-from .base import Variant, forwarding_driver_iotlb_sync_map
+from .base import Variant, forwarding_driver_iotlb_sync_map, posted_driver_iotlb_sync_map
 
 
 def __arm_lpae_iotlb_sync_map(data, iova: int, size: int, lvl: int, ptep, *,
@@ -126,13 +126,7 @@ class V1(Variant):
         return None if data.iop.cfg.coherent_walk else arm_lpae_iotlb_sync_map
 
     def driver_iotlb_sync_map(self, pgtbl_ops):
-        def arm_smmu_iotlb_sync_map(domain, iova, size):
-            ops = pgtbl_ops
-            if ops is None or ops.iotlb_sync_map is None:
-                return 0
-            ops.iotlb_sync_map(ops, iova, size)         # return value discarded
-            return 0
-        return arm_smmu_iotlb_sync_map
+        return posted_driver_iotlb_sync_map(pgtbl_ops)
 
 
 class V1Review(V1):
