@@ -19,14 +19,7 @@ import pytest
 
 from cworld import build as B
 from cworld.build import BuildError, detect_features
-from cworld.source import (
-    ARM_C,
-    FILES,
-    MAKEFILE,
-    KernelApiUnsupported,
-    KernelSourceMissing,
-    find_tree,
-)
+from cworld.source import ARM_C, FILES, MAKEFILE, KernelApiUnsupported, find_tree
 from cworld.variant import CVariant
 from fuzz.plugins import VariantLoadError, load_variant
 from model.errors import IopgfuzzError
@@ -83,14 +76,6 @@ REJECTED_PATCH = """\
  static int arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,
 """
 REJECTED_HEADER = "@@ -316,9 +316,6 @@"
-
-
-@pytest.fixture(scope="module")
-def real_tree():
-    try:
-        return find_tree()
-    except KernelSourceMissing as e:
-        pytest.fail(str(e))
 
 
 def write_patch(folder: Path, name: str, text: str) -> Path:

@@ -23,17 +23,9 @@ from cworld.patches import (
     plain_patch,
     unquote_mail,
 )
-from cworld.source import ARM_C, FILES, IO_PGTABLE_H, KernelSourceMissing, find_tree, load_tree
+from cworld.source import ARM_C, FILES, IO_PGTABLE_H, load_tree
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "patch-v1-review.txt"
-
-
-@pytest.fixture(scope="module")
-def real_tree():
-    try:
-        return find_tree()
-    except KernelSourceMissing as e:
-        pytest.fail(str(e))
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cworld.source import ARM_C, KernelSourceMissing, find_tree
+from cworld.source import ARM_C
 from fuzz.executor import run_scenario
 from fuzz.ops import parse_scenario
 from fuzz.plugins import load_variant
@@ -178,14 +178,6 @@ config fmt=arm64-s1 granule=4K ias=48 oas=48 quirks=none line=64 concat=mandator
 map 0x40000000 0x80000000 8K
 smmu 0x40001000
 """
-
-
-@pytest.fixture(scope="module")
-def real_tree():
-    try:
-        return find_tree()
-    except KernelSourceMissing as e:
-        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="module")
