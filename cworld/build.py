@@ -42,8 +42,11 @@ KERNEL_FLAGS = (
     "-Werror=implicit-function-declaration", "-Werror=int-conversion",
     "-Werror=incompatible-pointer-types",
 )
-#: The edge counter of coverage and of the work budget (shim/sancov.c).
-CHECK_FLAGS = ("-fsanitize-coverage=trace-pc",)
+#: The checks of CONFIG_UBSAN that make sense for this code (shim/ubsan.c reports them as
+#: events and the kernel code goes on, as lib/ubsan.c does; signed overflow is defined under
+#: -fno-strict-overflow), and the edge counter of coverage and the work budget (shim/sancov.c).
+CHECK_FLAGS = ("-fsanitize=shift,bounds,bool,enum,unreachable,integer-divide-by-zero,vla-bound",
+               "-fsanitize-coverage=trace-pc")
 GCC_HOOK_FLAGS = ("-fno-tree-loop-distribute-patterns", "-fsanitize=kernel-address",
                   "--param=asan-instrumentation-with-call-threshold=0",
                   "--param=asan-stack=0", "--param=asan-globals=0")
@@ -52,7 +55,7 @@ CLANG_HOOK_FLAGS = ("-fsanitize=kernel-address",
                     "-mllvm", "-asan-stack=0", "-mllvm", "-asan-globals=0")
 RUNTIME_FLAGS = ("-std=gnu11", "-O2", "-g", "-fPIC", "-fno-omit-frame-pointer", "-Wall")
 #: What the kernel code calls, compiled without instrumentation (shim/*.c but glue.c)
-RUNTIME_FILES = ("runtime", "sancov", "cpu")
+RUNTIME_FILES = ("runtime", "ubsan", "sancov", "cpu")
 LINK_FLAGS = ("-shared", "-Wl,-Bsymbolic", "-Wl,-z,defs")
 #: Bumped whenever build.json or the way a build is made changes (part of the cache key).
 BUILD_SCHEMA = 2

@@ -58,6 +58,7 @@ from model.events import (
     UAF_CLEAN,
     UAF_READ,
     UAF_WRITE,
+    UBSAN,
     EventLog,
 )
 from model.failpoints import Failpoints, Fired
@@ -157,7 +158,7 @@ _SYM_TRANSPARENT, _SYM_OTHER = -1, -2
  CTL_SITES) = range(34)
 #: runtime.h IOPGFUZZ_NEWS_*: what happened in a call (ctl.news)
 (NEWS_CRASH, NEWS_TABLES, NEWS_FREED, NEWS_CLEANS, NEWS_EVENTS, NEWS_RECS, NEWS_LABELS,
- NEWS_ALLOC) = (1 << i for i in range(8))
+ NEWS_ALLOC, NEWS_UBSAN) = (1 << i for i in range(9))
 #: the set bits of a clean-site mask, by mask
 _BITS = tuple(tuple(i for i in range(6) if m >> i & 1) for m in range(1 << 6))
 #: runtime.h struct iopgfuzz_table, as uint64[T_COLS]
@@ -183,6 +184,14 @@ class _Event(C.Structure):
 class _Access(C.Structure):
     _fields_ = [("table", C.c_int32), ("pad", C.c_int32), ("first", C.c_int64),
                 ("n", C.c_int64)]
+
+
+class _Ubsan(C.Structure):
+    """shim/ubsan.c struct iopgfuzz_ubsan: one undefined-behaviour report."""
+
+    _fields_ = [("check", C.c_char_p), ("file", C.c_char_p), ("line", C.c_uint32),
+                ("npcs", C.c_uint32), ("a", C.c_uint64), ("b", C.c_uint64),
+                ("pcs", C.c_size_t * 6)]
 
 
 class _Arrays(C.Structure):
@@ -328,6 +337,9 @@ class Library:
         self._ends = [off + self.bias + size for off, size, _ in built.symbols]
         self._names = [name for _, _, name in built.symbols]
         so.iopgfuzz_set_text(min(self._starts), max(self._ends))
+        so.iopgfuzz_ubsan_set_text(C.c_size_t(min(self._starts)), C.c_size_t(max(self._ends)))
+        so.iopgfuzz_ubsan_take.argtypes = [C.POINTER(C.POINTER(_Ubsan)), C.POINTER(C.c_uint32)]
+        so.iopgfuzz_ubsan_take.restype = C.c_uint32
         n = len(self._names)
         classes = [_SYM_TRANSPARENT if name in TRANSPARENT else
                    CLEAN_SITES.index(SITE_OF[name]) if name in SITE_OF else _SYM_OTHER
@@ -688,6 +700,8 @@ class CWorld(World):
         ctl[CTL_NEWS] = 0
         if news & NEWS_ALLOC:
             self._alloc_hit()
+        if news & NEWS_UBSAN:
+            self._drain_ubsan()
         mem.after_call(news)
         if news & NEWS_EVENTS:
             self._drain_events()
@@ -712,6 +726,20 @@ class CWorld(World):
                 raise BudgetExhausted(f"work budget exhausted ({ctl[CTL_MBUDGET_ASKED]} "
                                       "more units asked)")
             raise BudgetExhausted("the C world's work budget ran out")
+
+    def _drain_ubsan(self) -> None:
+        """Undefined behaviour the C ran into (shim/ubsan.c): one `ubsan` event per check and
+        line, its site the function, its detail the check, source line, operands and stack."""
+        log, dropped = C.POINTER(_Ubsan)(), C.c_uint32()
+        n = self.lib.so.iopgfuzz_ubsan_take(C.byref(log), C.byref(dropped))
+        for i in range(n):
+            r = log[i]
+            stack = [self.lib.function_at(r.pcs[j]) for j in range(r.npcs)]
+            site = stack[0] if stack else "?"
+            self.events.record(UBSAN, site, f"{r.check.decode()} at {_short(r.file)}:{r.line} "
+                               f"(operands {r.a:#x}, {r.b:#x}); stack: {' < '.join(stack)}")
+        if dropped.value:
+            self.events.record("note", "c-world", f"{dropped.value} more ubsan reports dropped")
 
     def _alloc_hit(self) -> None:
         """The alloc failpoint was hit in the C: the model's `Failpoints.should_fail` did

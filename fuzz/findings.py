@@ -22,12 +22,14 @@ CONTINUED_AFTER_ERROR = "continued-after-error"
 RETURN_MISMATCH = "return-mismatch"
 STATE_MISMATCH = "state-mismatch"
 MODEL_ERROR = "model-error"
+SANITIZER = "sanitizer"       # a C world's undefined-behaviour checks fired (cworld/shim/ubsan.c)
 # Efficiency: recorded; crashes only with --strict.
 CMO_REGRESSION = "cmo-regression"
 REDUNDANT_CLEAN = "redundant-clean"
 
 CORRECTNESS_KINDS = (STALE_READ, BAD_WALK, OOB_ACCESS, FOREIGN_WALK, WARN, LOST_ERROR,
-                     CONTINUED_AFTER_ERROR, RETURN_MISMATCH, STATE_MISMATCH, MODEL_ERROR)
+                     CONTINUED_AFTER_ERROR, RETURN_MISMATCH, STATE_MISMATCH, MODEL_ERROR,
+                     SANITIZER)
 EFFICIENCY_KINDS = (CMO_REGRESSION, REDUNDANT_CLEAN)
 ALL_KINDS = CORRECTNESS_KINDS + EFFICIENCY_KINDS
 

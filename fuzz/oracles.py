@@ -13,7 +13,7 @@ import re
 import numpy as np
 
 from model import KernelBug, World
-from model.events import BUG, MEMORY_KINDS, WARN
+from model.events import BUG, MEMORY_KINDS, UBSAN, WARN
 from model.pte import HW_MASK
 from model.smmu import BAD_WALK_REASONS
 
@@ -80,6 +80,7 @@ class Oracles:
         out += self.errors(rec)          # first: it may replay the core's unwind on the reference
         out += self.crash(rec)
         out += self.memory_safety(rec)
+        out += self.sanitizer(rec)
         out += self.footprint(rec)
         out += self.warns(rec)
         out += self.returns(rec)
@@ -124,6 +125,24 @@ class Oracles:
                 seen.add(key)
                 out.append(self.finding(K.OOB_ACCESS, f"{e.kind}:{e.site}", None, rec,
                                         f"{e.kind} in {e.site}: {e.detail}"))
+        return out
+
+    # -- sanitizer ---------------------------------------------------------------------------------
+
+    def sanitizer(self, rec: OpRecord) -> list[Finding]:
+        """Undefined behaviour in a C world's code (ubsan events), by check and function, where
+        the reference did not run into the same in this op."""
+        if not any(e.kind == UBSAN for e in rec.var.events):
+            return []
+        def key(e):
+            return e.site, e.detail.split(" ", 1)[0]
+        ref_seen = {key(e) for e in rec.ref.events if e.kind == UBSAN}
+        out, seen = [], set()
+        for e in rec.var.events:
+            if e.kind == UBSAN and key(e) not in ref_seen and key(e) not in seen:
+                seen.add(key(e))
+                out.append(self.finding(K.SANITIZER, f"{key(e)[1]}:{e.site}", None, rec,
+                                        f"undefined behaviour in {e.site}: {e.detail}"))
         return out
 
     # -- foreign-walk ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ UAF_READ = "uaf-read"
 UAF_WRITE = "uaf-write"
 UAF_CLEAN = "uaf-clean"
 BAD_POINTER = "bad-pointer"   # the CPU dereferenced a table PTE that points at no table
+UBSAN = "ubsan"               # a C world's code ran into undefined behaviour (-fsanitize=...)
 
 MEMORY_KINDS = frozenset({OOB_READ, OOB_WRITE, OOB_CLEAN, UAF_READ, UAF_WRITE, UAF_CLEAN,
                           BAD_POINTER})

@@ -128,6 +128,7 @@ struct iopgfuzz_access {
 #define IOPGFUZZ_NEWS_RECS	(1 << 5)	/* clean records */
 #define IOPGFUZZ_NEWS_LABELS	(1 << 6)
 #define IOPGFUZZ_NEWS_ALLOC	(1 << 7)	/* the alloc failpoint was hit */
+#define IOPGFUZZ_NEWS_UBSAN	(1 << 8)	/* ubsan.c logged a report */
 
 /*
  * What Python reads after every call (and sets, where marked) without calling into C: the
