@@ -9,6 +9,8 @@
 # Defaults: variant v1, every configuration, one worker, until interrupted (Ctrl-C), corpus in
 # out/corpus, buckets and summary.json in out/crashes.  See docs/campaigns.md.
 set -euo pipefail
+# relative paths on the command line (c:PATCH, --kernel-tree) are the caller's, not the repo's
+export IOPGFUZZ_CWD="${IOPGFUZZ_CWD:-$PWD}"
 cd "$(dirname "$0")"
 . ./scripts/venv.sh
 ensure_venv "fuzz,test"

@@ -107,5 +107,7 @@ def parse_c_spec(spec: str) -> CVariant:
         body, _, driver = body.rpartition("@")
     if not body:
         raise CVariantError("c: needs 'upstream' or patch files: c:upstream, c:a.patch,b.patch")
-    patches = () if body == "upstream" else tuple(Path(p) for p in body.split(","))
+    base = Path(os.environ.get("IOPGFUZZ_CWD", "."))     # run_fuzz.sh's caller's folder
+    patches = () if body == "upstream" else \
+        tuple(p if p.is_absolute() else (base / p).resolve() for p in map(Path, body.split(",")))
     return CVariant(patches, driver)

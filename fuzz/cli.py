@@ -339,7 +339,9 @@ def apply_world_options(args: argparse.Namespace) -> str | None:
                       ("reference", REFERENCE_ENV)):
         value = getattr(args, name, None)
         if value:
-            os.environ[env] = str(Path(value).resolve()) if name == "kernel_tree" else value
+            if name == "kernel_tree":       # relative to run_fuzz.sh's caller, if it says
+                value = str((Path(os.environ.get("IOPGFUZZ_CWD", ".")) / value).resolve())
+            os.environ[env] = value
     try:
         default_reference()
     except IopgfuzzError as e:
