@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kernel_patches import BUG_ON_PATCH
 
 from cworld import build as B
 from cworld.build import BuildError, detect_features
@@ -28,20 +29,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT.parent / "shared" / "seed" / "patch-v1-review.txt"
 SG_LIST = ROOT / "corpus" / "differential" / "s1-4k-sg-list.ops"
 
-# BUG_ON(pgcount == 12345) at the start of arm_lpae_map_pages (after its declarations).
-BUG_ON_PATCH = """\
---- a/drivers/iommu/io-pgtable-arm.c
-+++ b/drivers/iommu/io-pgtable-arm.c
-@@ -519,6 +519,8 @@
- \tarm_lpae_iopte prot;
- \tlong iaext = (s64)iova >> cfg->ias;
-
-+\tBUG_ON(pgcount == 12345);
-+
- \tif (WARN_ON(!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize))
- \t\treturn -EINVAL;
-
-"""
 
 # An undeclared identifier in arm_lpae_map_pages.  The hunk's new side starts at line 518:
 # 518 `int ret, ...`, 519 `arm_lpae_iopte prot;`, 520 `long iaext ...`, 521 the added line.

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kernel_patches import BUG_ON_PATCH
 
 from cworld.source import ARM_C
 from fuzz.executor import run_scenario
@@ -71,20 +72,6 @@ def hunk_new_line(patch: str, added: str) -> int:
     raise AssertionError(f"{added!r} is not added by the patch")
 
 
-# BUG_ON(pgcount == 12345) at the start of arm_lpae_map_pages.
-BUG_ON_PATCH = """\
---- a/drivers/iommu/io-pgtable-arm.c
-+++ b/drivers/iommu/io-pgtable-arm.c
-@@ -519,6 +519,8 @@
- \tarm_lpae_iopte prot;
- \tlong iaext = (s64)iova >> cfg->ias;
-
-+\tBUG_ON(pgcount == 12345);
-+
- \tif (WARN_ON(!pgsize || (pgsize & cfg->pgsize_bitmap) != pgsize))
- \t\treturn -EINVAL;
-
-"""
 
 # __arm_lpae_unmap's "Find and handle non-leaf entries" loop wraps around instead of ending:
 # with every entry of the batch live (none is 0, so the WARN_ON(!pte) break never comes) it
