@@ -85,14 +85,14 @@ def run(name: str, argv: list[str]) -> None:
     from fuzz import target  # instruments model/ and fuzz/ as it imports them
 
     from .executor import run_scenario
-    from .findings import EFFICIENCY_KINDS
+    from .findings import is_crash
     from .mutate import custom_crossover, custom_mutator
     from .replay import format_trace
 
     expected = expected_kinds(t)
 
     def crashes(kind: str) -> bool:
-        return kind not in expected and (target.STRICT or kind not in EFFICIENCY_KINDS)
+        return kind not in expected and is_crash(kind, target.STRICT)
 
     def test_one_input(data: bytes) -> None:
         """Stateless: an input crashes whenever it has a crashing finding, whatever this process

@@ -246,7 +246,7 @@ class Executor:
         if self.var.data.iop.ops.iotlb_sync_map is not None:
             self.tracer = SyncTracer(self.var)
             self.var.data.iop.ops.iotlb_sync_map = self.tracer
-        self.oracles = Oracles(self.ref, self.var, variant.name)
+        self.oracles = Oracles(self.ref, self.var, variant.name, self.reference.name)
 
     def run(self, stop_on_first: bool = False) -> RunResult:
         if self.ref is None:

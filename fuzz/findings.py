@@ -26,12 +26,22 @@ SANITIZER = "sanitizer"       # a C world's undefined-behaviour checks fired (cw
 # Efficiency: recorded; crashes only with --strict.
 CMO_REGRESSION = "cmo-regression"
 REDUNDANT_CLEAN = "redundant-clean"
+# Upstream: the reference world (the unpatched kernel) itself misbehaved in an op.  Recorded and
+# bucketed, attributed to the reference, never a crash of the variant (docs/oracles.md).
+UPSTREAM = "upstream"
 
 CORRECTNESS_KINDS = (STALE_READ, BAD_WALK, OOB_ACCESS, FOREIGN_WALK, WARN, LOST_ERROR,
                      CONTINUED_AFTER_ERROR, RETURN_MISMATCH, STATE_MISMATCH, MODEL_ERROR,
                      SANITIZER)
 EFFICIENCY_KINDS = (CMO_REGRESSION, REDUNDANT_CLEAN)
-ALL_KINDS = CORRECTNESS_KINDS + EFFICIENCY_KINDS
+UPSTREAM_KINDS = (UPSTREAM,)
+ALL_KINDS = CORRECTNESS_KINDS + EFFICIENCY_KINDS + UPSTREAM_KINDS
+
+
+def is_crash(kind: str, strict: bool = False) -> bool:
+    """Whether a finding of `kind` fails a campaign, a replay or a CI run: correctness always,
+    efficiency with --strict, upstream never (it is not the variant's)."""
+    return kind in CORRECTNESS_KINDS or (strict and kind in EFFICIENCY_KINDS)
 
 
 @dataclass
@@ -56,6 +66,10 @@ class Finding:
     @property
     def efficiency(self) -> bool:
         return self.kind in EFFICIENCY_KINDS
+
+    @property
+    def correctness(self) -> bool:
+        return self.kind in CORRECTNESS_KINDS
 
     def as_json(self) -> dict:
         return {"kind": self.kind, "signature": self.signature, "op_index": self.op_index,

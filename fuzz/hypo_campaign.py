@@ -26,7 +26,7 @@ from hypothesis import seed as hypothesis_seed
 from model.variants import Variant
 
 from .executor import run_scenario
-from .findings import ALL_KINDS, EFFICIENCY_KINDS
+from .findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS
 from .ops import format_scenario
 from .strategies import scenarios
 
@@ -132,7 +132,8 @@ def print_summary(camp: HypoCampaign, out=None) -> None:
               file=out)
         for kind, first in s["first_by_kind"].items():
             n_buckets = sum(1 for b in s["buckets"] if b["kind"] == kind)
-            eff = "  (efficiency)" if kind in EFFICIENCY_KINDS else ""
+            eff = "  (efficiency)" if kind in EFFICIENCY_KINDS else \
+                "  (upstream)" if kind in UPSTREAM_KINDS else ""
             print(f"{kind:<22} {first:>9.2f} {s['first_exec_by_kind'][kind]:>8} "
                   f"{s['count_by_kind'][kind]:>7} {n_buckets:>8}{eff}", file=out)
     out.flush()

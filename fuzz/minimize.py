@@ -39,7 +39,7 @@ class BudgetExhausted(Exception):
 def default_signature(findings: list[Finding]) -> str | None:
     """The first correctness finding's signature, else the first finding's, else None."""
     for f in findings:
-        if not f.efficiency:
+        if f.correctness:
             return f.signature
     return findings[0].signature if findings else None
 

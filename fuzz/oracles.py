@@ -2,8 +2,13 @@
 
 Each check reads the two worlds through the model's public API and the executor's records and
 returns findings; none of them changes what the model does, except `_mirror_unwind`, which
-replays on the reference the unmap the core performed in the variant after an injected sync
-failure, so the two worlds stay comparable for the ops that follow.
+replays on the reference the unmap the core performed in the variant after a sync failure (an
+injected one, or the variant's refusal of a range upstream mishandled), so the two worlds stay
+comparable for the ops that follow.
+
+An op in which the reference itself misbehaved (`upstream`) is *tainted*: the variant is not
+held to the reference's return value or WARNs there, only to what it can be judged on alone
+(docs/oracles.md, "Upstream misbehaviour").
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import re
 import numpy as np
 
 from model import KernelBug, World
+from model import events as E
+from model.config import IO_PGTABLE_QUIRK_ARM_TTBR1
 from model.events import BUG, MEMORY_KINDS, UBSAN, WARN
 from model.pte import HW_MASK
 from model.smmu import BAD_WALK_REASONS
@@ -21,7 +28,7 @@ from . import findings as K
 from . import ops as O
 from .executor import OpRecord, SyncCall
 from .findings import Finding, config_class
-from .intervals import IntervalSet
+from .intervals import IntervalSet, clip_pieces, input_region, request_pieces
 
 U64 = (1 << 64) - 1
 CORE_OPS = (O.Map, O.MapNosync, O.MapSg, O.Sync, O.Unmap)
@@ -48,15 +55,27 @@ def _lines_in_range(st: np.ndarray, base: int, blk: int, r: tuple[int, int], le:
     return set((inr // le).tolist())
 
 
+#: How an upstream finding is named when the reference misbehaved in several ways in one op:
+#: the most telling first (a BUG, then writes, reads, cleans), so that the name depends on what
+#: happened, not on the order a world reports it in (a C world reports by kind).
+UPSTREAM_PRECEDENCE = ("BUG", E.UAF_WRITE, E.OOB_WRITE, E.UAF_READ, E.OOB_READ, E.BAD_POINTER,
+                       E.UAF_CLEAN, E.OOB_CLEAN, "untranslatable")
+
+#: The core ops that map, and so can return success for a range the hardware cannot translate.
+MAPPING_OPS = (O.Map, O.MapNosync, O.MapSg)
+
+
 class Oracles:
-    def __init__(self, ref: World, var: World, variant: str):
-        self.ref, self.var, self.variant = ref, var, variant
+    def __init__(self, ref: World, var: World, variant: str, reference: str = "reference"):
+        self.ref, self.var, self.variant, self.reference = ref, var, variant, reference
         self.cclass = config_class(var)
         g = var.geometry
         self.granule = g.granule
         self.ias_mask = (1 << g.ias) - 1
+        self.region = input_region(g.ias, bool(var.config.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1))
         self.synced = IntervalSet()
         self._blocks: dict[int, int] = {}
+        self.tainted = False            # the reference misbehaved in the op being judged
 
     def _block_size(self, lvl: int) -> int:
         """`var.block_size(lvl)`, once per level (the geometry never changes)."""
@@ -78,6 +97,7 @@ class Oracles:
         if out:
             return out
         out += self.errors(rec)          # first: it may replay the core's unwind on the reference
+        out += self.upstream(rec)        # then: it may too, and it says whether rec is tainted
         out += self.crash(rec)
         out += self.memory_safety(rec)
         out += self.sanitizer(rec)
@@ -103,6 +123,41 @@ class Oracles:
                                         f"{o.error.strip().splitlines()[-1]}",
                                         traceback=o.error))
         return out
+
+    # -- upstream ---------------------------------------------------------------------------------
+
+    def _untranslatable(self, op: O.Op, ret) -> bool:
+        """A mapping op that succeeded for a range not wholly inside the input region (it
+        ends past the IAS, or wraps past 2^64): the core reported as mapped IOVAs that the SMMU
+        can only fault on."""
+        if not isinstance(op, MAPPING_OPS) or ret is None or not self._succeeded(op, ret):
+            return False
+        size = _s64(ret) if isinstance(op, O.MapSg) else op.size
+        pieces = request_pieces(op.iova, size)
+        return clip_pieces(pieces, self.region) != pieces
+
+    def upstream(self, rec: OpRecord) -> list[Finding]:
+        """The reference misbehaved: read, wrote or cleaned out of bounds, hit a BUG (the core's
+        no-progress loop is one), or reported success for IOVAs the hardware cannot translate.
+        One finding per op, named by the first of these, attributed to the reference.  If the
+        variant refused the call, the core's unwind is replayed on the reference."""
+        r = rec.ref
+        what = [f"{e.kind}:{e.site}" for e in r.events if e.kind in MEMORY_KINDS]
+        if r.crashed:
+            what.append(f"BUG:{next((e.site for e in r.events if e.kind == BUG), '?')}")
+        if self._untranslatable(rec.op, r.ret):
+            what.append(f"untranslatable:{rec.op.kind}")
+        self.tainted = bool(what)
+        if not what:
+            return []
+        if (isinstance(rec.op, MAPPING_OPS) and self._succeeded(rec.op, r.ret)
+                and not self._succeeded(rec.op, rec.var.ret) and not rec.var.crashed
+                and not self._sync_fired(rec)):      # (errors() replayed that unwind already)
+            self._mirror_unwind(rec)
+        seen = sorted(set(what), key=lambda w: (UPSTREAM_PRECEDENCE.index(w.split(":")[0]), w))
+        return [Finding(K.UPSTREAM, self.reference, seen[0], "-", self.cclass, rec.index,
+                        f"the reference ({self.reference}) misbehaved in {rec.op.kind}: "
+                        + "; ".join(seen), {"misbehaviour": seen})]
 
     # -- warn (BUG half) -----------------------------------------------------------------------
 
@@ -147,13 +202,12 @@ class Oracles:
 
     # -- foreign-walk ------------------------------------------------------------------------------
 
-    def _range(self, iova: int, size: int) -> tuple[int, int] | None:
-        """[lo, hi] (inclusive) of a request, in the table's index space (IAS bits)."""
-        if size == 0:
-            return None
-        lo = iova & self.ias_mask
-        hi = min(lo + size - 1, self.ias_mask)
-        return lo, hi
+    def _range(self, iova: int, size: int) -> list[tuple[int, int]]:
+        """The translatable IOVAs of a request as sorted inclusive [lo, hi] pieces in the
+        table's index space (IAS bits): one piece, two for a range that wraps past 2^64 onto
+        IOVA 0, none for an empty request or one wholly outside the input region."""
+        pieces = clip_pieces(request_pieces(iova, size), self.region)
+        return sorted((lo & self.ias_mask, hi & self.ias_mask) for lo, hi in pieces)
 
     def footprint(self, rec: OpRecord) -> list[Finding]:
         out = []
@@ -184,14 +238,16 @@ class Oracles:
             base = t.iova_base & self.ias_mask
             lo_line, hi_line = first // le, last // le
             line_span = le * blk
-            lo_span = (base + lo_line * line_span, base + (lo_line + 1) * line_span - 1)
-            hi_span = (base + hi_line * line_span, base + (hi_line + 1) * line_span - 1)
-            if r is None:
+            if not r:
                 return t.lvl, base + first * blk, base + (last + 1) * blk - 1
-            if lo_span[1] < r[0]:
-                return t.lvl, *lo_span
-            if hi_span[0] > r[1]:
-                return t.lvl, *hi_span
+            # the lines that could miss every piece: the two ends, and with two pieces (a
+            # wrapped range) any line of the gap between them
+            lines = (range(lo_line, hi_line + 1) if len(r) > 1 else
+                     (lo_line, hi_line))
+            for ln in lines:
+                a, b = base + ln * line_span, base + (ln + 1) * line_span - 1
+                if all(b < p0 or a > p1 for p0, p1 in r):
+                    return t.lvl, a, b
         return None
 
     # -- lost-error, continued-after-error --------------------------------------------------------
@@ -242,7 +298,7 @@ class Oracles:
         op = rec.op
         mark = self.ref.events.mark()
         try:
-            if isinstance(op, O.Map) and rec.ref.ret == 0:
+            if isinstance(op, (O.Map, O.MapNosync)) and rec.ref.ret == 0:
                 self.ref.unmap(op.iova, op.size)
             elif isinstance(op, O.MapSg) and self._succeeded(op, rec.ref.ret):
                 self.ref.unmap(op.iova, rec.ref.ret)
@@ -263,7 +319,7 @@ class Oracles:
     def warns(self, rec: OpRecord) -> list[Finding]:
         op = rec.op
         var_warns = [e for e in rec.var.events if e.kind == WARN]
-        if not var_warns:
+        if not var_warns or self.tainted:    # a refusal of what upstream mishandled WARNs
             return []
         if isinstance(op, O.PtSyncMap):
             judged = self._legal_sync(op.iova, op.size)
@@ -295,11 +351,20 @@ class Oracles:
             return []
         if isinstance(op, O.Sync) and not self._legal_sync(op.iova, op.size):
             return []
+        if self.tainted and self._refused(op, rec.var.ret):
+            return []
         if rec.ref.ret != rec.var.ret:
             return [self.finding(K.RETURN_MISMATCH, op.kind, None, rec,
                                  f"{op.kind} returned {rec.var.ret!r} in the variant, "
                                  f"{rec.ref.ret!r} in the reference")]
         return []
+
+    @staticmethod
+    def _refused(op: O.Op, ret) -> bool:
+        """The variant declined the call: an errno, or for the size_t unmaps, 0 bytes."""
+        if isinstance(op, (O.Unmap, O.PtUnmapPages)):
+            return ret == 0
+        return isinstance(ret, int) and (ret < 0 or _s64(ret) < 0)
 
     # -- stale-read, bad-walk ---------------------------------------------------------------------
 
@@ -320,15 +385,22 @@ class Oracles:
         op, v = rec.op, rec.var
         out = []
         if isinstance(op, SYNCING_OPS) and v.ret is not None and self._succeeded(op, v.ret):
+            # the contract for any range, wrapped or past the IAS included: a walker that
+            # returns success has synced every IOVA of it the hardware can translate
             size = _s64(v.ret) if isinstance(op, O.MapSg) else op.size
-            d = self.var.first_divergence(op.iova, size) if size else None
-            if d is not None:
-                out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}"))
-            self.synced.add(op.iova, min(op.iova + size, U64 + 1))
+            pieces = request_pieces(op.iova, size)
+            for lo, hi in clip_pieces(pieces, self.region):
+                d = self.var.first_divergence(lo, hi - lo + 1)
+                if d is not None:
+                    out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}"))
+                    break
+            for lo, hi in pieces:
+                self.synced.add(lo, hi + 1)
             return out
         w = self._written_range(op)
         if w is not None:
-            self.synced.remove(w[0], min(w[0] + w[1], U64 + 1))
+            for lo, hi in request_pieces(*w):
+                self.synced.remove(lo, hi + 1)
         if isinstance(op, O.Smmu) and v.ret is not None:
             walk = v.ret
             if walk.bad:
@@ -417,10 +489,10 @@ class Oracles:
             blk = self._block_size(t.lvl)
             base = t.iova_base & self.ias_mask
             st = c.changed
-            if r is not None and len(st):
-                needed = _lines_in_range(st, base, blk, r, t.line_entries)
-            else:
-                needed = set()
+            needed = set()
+            if len(st):
+                for piece in r:
+                    needed |= _lines_in_range(st, base, blk, piece, t.line_entries)
             for ln in (lines if not needed.issuperset(lines) else ()):
                 if ln not in needed:
                     return self.finding(

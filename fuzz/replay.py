@@ -153,9 +153,11 @@ def format_trace(res: RunResult) -> str:
     ref, var = res.ref.stats(), res.var.stats()
     lines.append(f"lines cleaned: reference {ref['lines_cleaned']} in {ref['cmo_calls']} calls, "
                  f"{res.variant} {var['lines_cleaned']} in {var['cmo_calls']} calls")
-    correctness = [f for f in res.findings if not f.efficiency]
+    correctness = [f for f in res.findings if f.correctness]
+    upstream = [f for f in res.findings if f.kind in K.UPSTREAM_KINDS]
     lines.append(f"{len(correctness)} finding(s), "
-                 f"{len(res.findings) - len(correctness)} efficiency note(s)")
+                 f"{len(res.findings) - len(correctness) - len(upstream)} efficiency note(s)"
+                 + (f", {len(upstream)} upstream finding(s)" if upstream else ""))
     for f in res.findings:
         lines.append(f"  {f.signature}  (op {f.op_index})")
     return "\n".join(lines) + "\n"
@@ -166,7 +168,8 @@ def _fmt_record(rec: OpRecord, variant: str, width: int) -> list[str]:
            f"    {'reference':<{width}}  {_fmt_outcome(rec.ref)}",
            f"    {variant:<{width}}  {_fmt_outcome(rec.var)}"]
     for f in rec.findings:
-        tag = "note" if f.efficiency else "FINDING"
+        tag = "FINDING" if f.correctness else "UPSTREAM" if f.kind in K.UPSTREAM_KINDS \
+            else "note"
         out.append(f"    !! {tag} {f.kind}: {f.message}")
         if "walk_mem" in f.detail:
             out.append(f"       SMMU {f.detail['walk_mem']}")
@@ -177,12 +180,13 @@ def _fmt_record(rec: OpRecord, variant: str, width: int) -> list[str]:
 def replay_file(path: str, variant: Variant, as_json: bool,
                 strict: bool) -> tuple[int, str, str | None]:
     """Returns (exit code, output, error).  Exit 1 when there are findings (efficiency ones only
-    with `strict`), 2 with an error message for a config the kernel refuses.  Raises
+    with `strict`; upstream ones never: they are the reference's), 2 with an error message for a
+    config the kernel refuses.  Raises
     OpsSyntaxError for an input that cannot be read."""
     sc = load_input(path)
     res = run_scenario(sc, variant)
     text = json.dumps(result_json(res), indent=1) if as_json else format_trace(res)
     if res.config_error:
         return 2, text, f"{path}: the kernel refuses this configuration: {res.config_error}"
-    counted = [f for f in res.findings if strict or f.kind not in K.EFFICIENCY_KINDS]
+    counted = [f for f in res.findings if K.is_crash(f.kind, strict)]
     return (1 if counted else 0), text, None

@@ -69,7 +69,7 @@ with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED, enable_loader_overri
     from fuzz import codec, mutate
     from fuzz import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
     from fuzz.executor import run_scenario
-    from fuzz.findings import EFFICIENCY_KINDS
+    from fuzz.findings import is_crash
     from fuzz.ops import Scenario, parse_config_filter
     from fuzz.plugins import load_variant
     from fuzz.replay import format_trace
@@ -130,7 +130,7 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
         return
     new = TRIAGE.record(data, res, lambda: format_trace(res))   # traced only for new buckets
     for f in new:
-        crash = STRICT or f.kind not in EFFICIENCY_KINDS
+        crash = is_crash(f.kind, STRICT)
         print(f"\nNEW BUCKET {f.signature}  ({'finding' if crash else 'note'}: {f.message})",
               file=sys.stderr, flush=True)
         if STOP_FIRST and crash:

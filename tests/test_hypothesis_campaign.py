@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 
 from fuzz.executor import run_scenario
-from fuzz.findings import CORRECTNESS_KINDS, STALE_READ
+from fuzz.findings import CORRECTNESS_KINDS, STALE_READ, UPSTREAM
 from fuzz.generate import geometry_of
 from fuzz.ops import format_scenario, parse_scenario
 from fuzz.strategies import configs, ops_for, scenarios
@@ -48,7 +48,9 @@ def test_clean_variants_have_no_findings(variant):
     def check(sc):
         res = run_scenario(sc, v)
         assert res.config_error is None, format_scenario(sc)
-        assert not res.findings, f"{variant}: {len(res.findings)} finding(s)\n{_describe(res)}"
+        # upstream's own misbehaviour (the reference's finding) is no finding of the variant
+        judged = [f for f in res.findings if f.kind != UPSTREAM]
+        assert not judged, f"{variant}: {len(judged)} finding(s)\n{_describe(res)}"
 
     check()
 

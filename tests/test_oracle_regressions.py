@@ -1,9 +1,11 @@
 """False positives found by fuzzing `fixed`, kept so they stay fixed.  Each scenario must give
-no finding under `fixed` (and `reference`) because the behaviour is the kernel's own."""
+no finding of the variant under `fixed` (and `reference`) because the behaviour is the kernel's
+own; where upstream misbehaves, that is an `upstream` finding of the reference instead."""
 
 import pytest
 
 from fuzz.executor import run_scenario
+from fuzz.findings import UPSTREAM
 from fuzz.ops import parse_scenario
 from model.variants import get_variant
 
@@ -55,7 +57,11 @@ smmu 0x10000000
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_no_false_positive(name, variant):
     res = run_scenario(parse_scenario(CASES[name]), get_variant(variant))
-    assert res.findings == []
+    assert [f for f in res.findings if f.kind != UPSTREAM] == []
+    # what upstream itself does wrong here (the comments above): out-of-bounds writes past a
+    # PGD, a clean of 2^64 bytes from the pgcount truncation; the pt.map_pages case is legal
+    upstream = {f.op_index for f in res.findings if f.kind == UPSTREAM}
+    assert bool(upstream) == (name != "unaligned-block-replaces-a-synced-table")
 
 
 def test_the_first_case_really_exercises_an_out_of_bounds_unwind():
