@@ -182,3 +182,34 @@ def test_c_reference_gives_the_same_upstream_finding(real_tree):
     assert sig == [(f.op_index, f.where) for f in c.findings if f.kind == UPSTREAM]
     assert all(f.variant == "c:upstream" for f in c.findings if f.kind == UPSTREAM)
     assert _judged(c) == []
+
+
+# TTBR1, ias 48: the map at 2^64 - 2M of 2^64 - 4K bytes wraps all the way round to end at
+# 0xffffffffffdfefff, just below its start, inside the TTBR1 input range again.  iommu_pgsize
+# gives 2M x (2^43 - 1), truncated to -1 by min_t(int, ...): *mapped = -2M, so the core maps
+# from 2^64 - 4M the 2M - 4K that are left, all of it in that wrapped part.
+TTBR1_ROUND_TRIP = """# iopgfuzz ops v1
+config fmt=arm64-s1 granule=4K ias=48 oas=48 quirks=ttbr1 line=64
+map 0xffffffffffe00000 0x80200000 0xfffffffffffff000
+smmu 0xffffffffffc00000
+"""
+
+
+def test_ttbr1_range_that_comes_round_is_synced_by_fixed():
+    res = _run(TTBR1_ROUND_TRIP, "fixed")
+    assert res.records[0].var.ret == 0
+    # the core did map the wrapped part (the CPU view translates it) ...
+    assert res.var.smmu_walk(0xffffffffffc00000, "cpu").oa is not None
+    # ... and fixed synced it: the SMMU reads it from memory, nothing judged
+    assert res.records[1].var.ret.oa is not None
+    assert _judged(res) == []
+
+
+def test_ttbr1_range_that_comes_round_without_the_wrapped_part_is_stale():
+    def sync_first_piece_only(ops, iova, size):
+        data = io_pgtable_ops_to_data(ops)
+        iova, size = u64(iova), u64(size)
+        return fixed_walk(data, iova, min(iova + size - 1, U64), data.start_level, pgd(data))
+    res = run_scenario(parse_scenario(TTBR1_ROUND_TRIP), _Plugin("half", sync_first_piece_only))
+    assert [f.kind for f in res.findings if f.op_index == 0 and f.kind != UPSTREAM] == \
+        ["stale-read"]

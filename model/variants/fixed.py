@@ -16,8 +16,8 @@ changes how the range is walked:
 * size 0 is a no-op (iommu_map_sg syncs 0 bytes when every segment was a bus address); a start
   outside the input range is refused with a WARN, TTBR1-aware like map and unmap; an end beyond
   it is clipped (whatever the core managed to map there is in range), and a range that wraps
-  past 2^64 is synced on from IOVA 0, where the core's u64 arithmetic mapped it
-  (docs/oracles.md, "Ranges past the IAS or past 2^64").
+  past 2^64 is synced on from IOVA 0 (TTBR1: from the bottom of its input range), where the
+  core's u64 arithmetic mapped it (docs/oracles.md, "Ranges past the IAS or past 2^64").
 """
 
 from __future__ import annotations
@@ -129,10 +129,12 @@ def arm_lpae_iotlb_sync_map(ops, iova: int, size: int) -> int:
     end = iova + size - 1
     ret = __arm_lpae_iotlb_sync_map(data, iova, min(end, top), data.start_level, pgd(data))
     # A range that wraps past 2^64 goes on at IOVA 0, as the core's u64 loop does when it maps
-    # it: that part is synced too (a TTBR1 table cannot translate it).
-    if not ret and end > U64 and not ttbr1:
-        ret = __arm_lpae_iotlb_sync_map(data, 0, min(end - (U64 + 1), top), data.start_level,
-                                        pgd(data))
+    # it: the part of that inside the input range is synced too (for TTBR1 only a range that
+    # comes all the way round reaches it again, below iova).
+    bottom = u64(-(1 << cfg.ias)) if ttbr1 else 0
+    if not ret and end > U64 and end - (U64 + 1) >= bottom:
+        ret = __arm_lpae_iotlb_sync_map(data, bottom, min(end - (U64 + 1), top),
+                                        data.start_level, pgd(data))
     return ret
 
 
