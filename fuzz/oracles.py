@@ -20,6 +20,7 @@ import numpy as np
 from model import KernelBug, World
 from model import events as E
 from model.config import IO_PGTABLE_QUIRK_ARM_TTBR1
+from model.driver import upstream_causes
 from model.events import BUG, MEMORY_KINDS, UBSAN, WARN
 from model.pte import HW_MASK
 from model.smmu import BAD_WALK_REASONS
@@ -155,9 +156,18 @@ class Oracles:
                 and not self._sync_fired(rec)):      # (errors() replayed that unwind already)
             self._mirror_unwind(rec)
         seen = sorted(set(what), key=lambda w: (UPSTREAM_PRECEDENCE.index(w.split(":")[0]), w))
-        return [Finding(K.UPSTREAM, self.reference, seen[0], "-", self.cclass, rec.index,
+        # named by its root cause where the driver layer saw one (the core is the model's in
+        # every world, so both name it alike), else by what happened; the PGD's shape stays
+        # out: one root cause, one bucket
+        causes = [e.site for e in r.events if e.kind == E.UPSTREAM_CAUSE]
+        if isinstance(rec.op, (O.PtMapPages, O.PtUnmapPages)):     # direct io-pgtable calls
+            causes = [name for name, _ in upstream_causes(self.ref.data.iop.cfg, rec.op.iova,
+                                                          rec.op.pgsize, rec.op.pgcount)]
+        where = causes[0] if causes else seen[0]
+        return [Finding(K.UPSTREAM, self.reference, where, "-", "-", rec.index,
                         f"the reference ({self.reference}) misbehaved in {rec.op.kind}: "
-                        + "; ".join(seen), {"misbehaviour": seen})]
+                        + "; ".join(seen) + (f" (cause: {where})" if causes else ""),
+                        {"misbehaviour": seen, "causes": list(dict.fromkeys(causes))})]
 
     # -- warn (BUG half) -----------------------------------------------------------------------
 

@@ -7,8 +7,43 @@ driver does not define it.
 
 from __future__ import annotations
 
-from .cint import ENODEV
+from .cint import ENODEV, sar64
+from .config import IO_PGTABLE_QUIRK_ARM_TTBR1
+from .events import UPSTREAM_CAUSE
 from .io_pgtable_arm import ArmLpaeIoPgtable, IoPgtableOps
+
+INT_MAX = (1 << 31) - 1
+
+#: The calls into io-pgtable that upstream mishandles, by the name of the root cause
+#: (docs/findings.md, "Upstream's own bugs"):
+#: U2, `min_t(int, pgcount, max_entries)` in __arm_lpae_map / __arm_lpae_unmap truncates a
+#: count above INT_MAX (to a negative, zero or small int);
+PGCOUNT_TRUNCATION = "pgcount-truncation"
+#: U1, arm_lpae_map_pages / arm_lpae_unmap_pages test only the first IOVA against the IAS, so
+#: pages past it are written (or read) past a small PGD.
+END_UNCHECKED = "end-unchecked"
+
+
+def upstream_causes(cfg, iova: int, pgsize: int, pgcount: int) -> list[tuple[str, str]]:
+    """(name, detail) of each way upstream is known to mishandle the io-pgtable call
+    `map_pages` / `unmap_pages(iova, pgsize, pgcount)` on a table of `cfg`."""
+    out = []
+    if pgcount > INT_MAX:
+        out.append((PGCOUNT_TRUNCATION, f"pgcount={pgcount:#x} (int){pgcount & 0xffffffff:#x}"))
+    last = iova + pgsize * pgcount - 1
+    first_ext, last_ext = sar64(iova, cfg.ias), sar64(last & ((1 << 64) - 1), cfg.ias)
+    if cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1:
+        first_ext, last_ext = ~first_ext, ~last_ext
+    if pgcount and not first_ext and (last_ext or last >> 64):
+        out.append((END_UNCHECKED, f"iova={iova:#x} last={last:#x} ias={cfg.ias}"))
+    return out
+
+
+def note_upstream_causes(domain, ops, iova: int, pgsize: int, pgcount: int, fn: str) -> None:
+    """Record, without changing anything, whether this io-pgtable call is one upstream is known
+    to mishandle.  Observation only, like the model's memory-safety events."""
+    for name, detail in upstream_causes(ops.data.iop.cfg, iova, pgsize, pgcount):
+        domain.events.record(UPSTREAM_CAUSE, name, f"{fn} {detail}")
 
 
 class SmmuDomainOps:
@@ -24,12 +59,14 @@ class SmmuDomainOps:
         ops = self.pgtbl_ops
         if ops is None:
             return -ENODEV
+        note_upstream_causes(domain, ops, iova, pgsize, pgcount, "map_pages")
         return ops.map_pages(ops, iova, paddr, pgsize, pgcount, prot, gfp, mapped)
 
     def unmap_pages(self, domain, iova, pgsize, pgcount, gather) -> int:
         ops = self.pgtbl_ops
         if ops is None:
             return 0
+        note_upstream_causes(domain, ops, iova, pgsize, pgcount, "unmap_pages")
         return ops.unmap_pages(ops, iova, pgsize, pgcount, gather)
 
     def iotlb_sync(self, domain, gather) -> None:

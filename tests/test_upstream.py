@@ -87,16 +87,50 @@ def test_small_pgd_overrun_is_upstream_whatever_the_variant(variant):
     up = [f for f in res.findings if f.kind == UPSTREAM]
     assert up and up[0].op_index == 0
     assert up[0].variant == "reference"             # attributed to the reference
-    assert up[0].where == "oob-write:__arm_lpae_init_pte"
-    assert "untranslatable:map" in up[0].detail["misbehaviour"]
+    assert up[0].where == "end-unchecked"           # named by its root cause (U1) ...
+    assert up[0].config_class == "-"                # ... whatever the PGD's shape
+    assert {"oob-write:__arm_lpae_init_pte", "untranslatable:map"} <= \
+        set(up[0].detail["misbehaviour"])
+    # the unmap of the same 8G reads and clears the same entries past the PGD: the same cause
+    # (unless the variant refused the map: then the replayed unwind already cleared them)
+    refused = variant in (VALIDATING, NAIVE)
+    assert [(f.op_index, f.where) for f in up] == \
+        [(0, "end-unchecked")] + ([] if refused else [(2, "end-unchecked")])
 
 
 def test_pgcount_truncation_is_upstream():
     res = _run(PGCOUNT_TRUNCATION, "reference")
     up = [f for f in res.findings if f.kind == UPSTREAM]
-    assert [f.op_index for f in up] == [0]
+    assert [(f.op_index, f.where) for f in up] == [(0, "pgcount-truncation")]
     assert set(up[0].detail["misbehaviour"]) == {"oob-clean:__arm_lpae_sync_pte",
                                                  "untranslatable:map"}
+
+
+def test_upstream_causes_by_hand():
+    from types import SimpleNamespace as NS
+
+    from model.driver import upstream_causes
+    s1 = NS(ias=32, quirks=0)
+    assert upstream_causes(s1, 0, 1 << 30, 4) == []                  # [0, 4G): the whole PGD
+    assert [n for n, _ in upstream_causes(s1, 0, 1 << 30, 8)] == ["end-unchecked"]
+    assert [n for n, _ in upstream_causes(s1, 1 << 32, 1 << 30, 1)] == []   # start refused
+    big = NS(ias=48, quirks=0)
+    assert [n for n, _ in upstream_causes(big, 1 << 30, 1 << 30, 0x3ffffffff)] == \
+        ["pgcount-truncation", "end-unchecked"]
+    assert upstream_causes(big, 0, 4096, (1 << 31) - 1) == []        # INT_MAX pages fit an int
+    ttbr1 = NS(ias=39, quirks=1 << 5)
+    assert upstream_causes(ttbr1, (1 << 64) - 4096, 4096, 1) == []   # the last page of TTBR1
+    assert [n for n, _ in upstream_causes(ttbr1, (1 << 64) - 4096, 4096, 2)] == \
+        ["end-unchecked"]                                            # past 2^64
+
+
+def test_a_direct_call_past_a_small_pgd_is_named_by_its_cause():
+    res = _run("""# iopgfuzz ops v1
+config fmt=arm64-s1 granule=4K ias=32 oas=40 line=64
+pt.map_pages 0x0 0x0 1G 8
+""", "fixed")
+    assert [(f.op_index, f.where) for f in res.findings if f.kind == UPSTREAM] == \
+        [(0, "end-unchecked")]
 
 
 def test_an_ordinary_scenario_has_no_upstream_finding():
