@@ -606,8 +606,8 @@ def _op_lines(i: int, t: OpTrace, rec, variant_spec: str) -> list[str]:
                           "in a test")
     if isinstance(op, O.Smmu):
         out += _c_comment(f"[{i}] {op.text()}: the SMMU walks {c_addr(op.iova)} now (reads "
-                          "memory).  The closest a test gets is iova_to_phys, which reads what "
-                          "the CPU sees")
+                          "memory).  iova_to_phys reads what the CPU sees; where the IOVA is "
+                          "synced, iopgfuzz_smmu_expect_synced() reads what the SMMU would")
         for c in t.calls:
             out += _emit_pt_call(c)
         return out
