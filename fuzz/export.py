@@ -557,8 +557,9 @@ def _smmu_checks(i: int, t: OpTrace, synced: IntervalSet) -> list[str]:
     op, ret = t.op, t.ref_ret
     if t.crashed or t.error:
         return []
-    if isinstance(op, SYNCING_OPS) and ret is not None and _core_ok(op, ret) and \
-            (not isinstance(op, O.PtSyncMap) or t.legal_sync):
+    # a pt.sync_map has no reference return (upstream has no such op): its range must be legal
+    ok = t.legal_sync if isinstance(op, O.PtSyncMap) else ret is not None and _core_ok(op, ret)
+    if isinstance(op, SYNCING_OPS) and ok:
         size = ret if isinstance(op, O.MapSg) else op.size
         if not size:
             return []
