@@ -116,7 +116,9 @@ def _struct_body(text: str, name: str) -> str:
     return text[m.end():i]
 
 
-def _hash_inputs(src: Path, flags: list[str], version: str) -> str:
+def _hash_inputs(src: Path, flags: list[str], version: str, extra: tuple = ()) -> str:
+    """The cache key: the kernel files, the shim, the flags, the compiler's version and, for a
+    KUnit runner, its own sources and the test (`extra`: (name, bytes) pairs)."""
     h = hashlib.sha256()
     for p in sorted(src.rglob("*")):
         if p.is_file():
@@ -124,9 +126,76 @@ def _hash_inputs(src: Path, flags: list[str], version: str) -> str:
     for p in sorted(SHIM.rglob("*")):
         if p.is_file() and p.suffix in (".c", ".h"):
             h.update(str(p.relative_to(SHIM)).encode() + b"\0" + p.read_bytes() + b"\0")
+    for name, data in extra:
+        h.update(b"extra\0" + name.encode() + b"\0" + data + b"\0")
     h.update("\0".join(flags).encode() + b"\0" + version.encode())
     h.update(f"schema {BUILD_SCHEMA}".encode())
     return h.hexdigest()[:20]
+
+
+def _kernel_defines(src: Path, features: frozenset) -> list[str]:
+    defines = []
+    if "defer_sync_pte" in features:
+        defines.append("-DIOPGFUZZ_HAS_DEFER_SYNC_PTE")
+    if "iotlb_sync_map" in features:
+        defines.append("-DIOPGFUZZ_HAS_IOTLB_SYNC_MAP")
+    if detect_iommu_pages_api(src / "drivers/iommu/io-pgtable-arm.c") == "size":
+        defines.append("-DIOPGFUZZ_IOMMU_PAGES_SZ")
+    return defines
+
+
+def _kernel_flags(src: Path, compiler: str, features: frozenset, extra_flags: tuple) -> list[str]:
+    """The flags of the kernel translation unit (glue.c, which includes the kernel C)."""
+    hooks = GCC_HOOK_FLAGS if compiler == "gcc" else CLANG_HOOK_FLAGS
+    return list(KERNEL_FLAGS) + list(hooks) + list(CHECK_FLAGS) + \
+        _kernel_defines(src, features) + list(extra_flags)
+
+
+def _run_build(key: str, src: Path, steps, finish) -> Path:
+    """Build into the cache folder of `key` unless it is there: copy the patched sources to a
+    temporary folder, run `steps(tmp, copied_src)` (a list of commands) one by one, let
+    `finish(tmp, copied_src)` write what else belongs to the build, then move the folder into
+    place.  A failed command keeps its folder as `<key>.failed` (the last failure of the key
+    only) and raises BuildError naming the compiler's first error."""
+    out = cache_root() / "builds" / key
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=out.parent))
+    try:
+        shutil.copytree(src, tmp / "src")
+        s = tmp / "src"
+        log = []
+        for cmd in steps(tmp, s):
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            log.append(" ".join(cmd) + "\n" + r.stdout + r.stderr)
+            if r.returncode:
+                failed = out.parent / f"{key}.failed"
+                (tmp / "build.log").write_text("\n".join(log))
+                shutil.rmtree(failed, ignore_errors=True)
+                os.rename(tmp, failed)
+                raise BuildError(_first_error(r.stderr, s) +
+                                 f"\n(full log: {failed / 'build.log'})")
+        (tmp / "build.log").write_text("\n".join(log))
+        finish(tmp, s)
+        try:
+            os.rename(tmp, out)
+        except OSError:          # another process built the same key meanwhile
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)    # a failed compile was kept as <key>.failed
+        raise
+    return out
+
+
+def _kernel_compile(cc: list[str], flags: list[str], s: Path, obj: Path) -> list[str]:
+    return cc + flags + [f"-I{s}/include", f"-I{SHIM}/include", f"-I{SHIM}",
+                         "-iquote", f"{s}/drivers/iommu", "-c", str(SHIM / "glue.c"),
+                         "-o", str(obj)]
+
+
+def _runtime_compiles(cc: list[str], tmp: Path) -> list[list[str]]:
+    return [cc + list(RUNTIME_FLAGS) + [f"-I{SHIM}", "-c", str(SHIM / f"{name}.c"),
+                                        "-o", str(tmp / f"{name}.o")]
+            for name in RUNTIME_FILES]
 
 
 def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
@@ -136,60 +205,80 @@ def build_from_source(src: Path, compiler: str = "gcc", extra_flags: tuple = (),
     (and io-pgtable-arm.h where the tree has one), already patched."""
     cc = _compiler(compiler)
     features = detect_features(src)
-    defines = []
-    if "defer_sync_pte" in features:
-        defines.append("-DIOPGFUZZ_HAS_DEFER_SYNC_PTE")
-    if "iotlb_sync_map" in features:
-        defines.append("-DIOPGFUZZ_HAS_IOTLB_SYNC_MAP")
-    if detect_iommu_pages_api(src / "drivers/iommu/io-pgtable-arm.c") == "size":
-        defines.append("-DIOPGFUZZ_IOMMU_PAGES_SZ")
-    hooks = GCC_HOOK_FLAGS if compiler == "gcc" else CLANG_HOOK_FLAGS
-    flags = list(KERNEL_FLAGS) + list(hooks) + list(CHECK_FLAGS) + defines + list(extra_flags)
+    flags = _kernel_flags(src, compiler, features, extra_flags)
     version = _version(cc)
     key = _hash_inputs(src, flags, version)
     out = cache_root() / "builds" / key
     lib = out / "libiopgfuzz-kernel.so"
-    meta = out / "build.json"
-    if lib.is_file() and meta.is_file():
+    if lib.is_file() and (out / "build.json").is_file():
         return _load_built(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=out.parent))
-    try:
-        shutil.copytree(src, tmp / "src")
-        s = tmp / "src"
-        kernel = cc + flags + [f"-I{s}/include", f"-I{SHIM}/include", f"-I{SHIM}",
-                               "-iquote", f"{s}/drivers/iommu", "-c", str(SHIM / "glue.c"),
-                               "-o", str(tmp / "kernel.o")]
-        support = [cc + list(RUNTIME_FLAGS) + [f"-I{SHIM}", "-c", str(SHIM / f"{name}.c"),
-                                               "-o", str(tmp / f"{name}.o")]
-                   for name in RUNTIME_FILES]
+
+    def steps(tmp: Path, s: Path):
         link = cc + list(LINK_FLAGS) + ["-o", str(tmp / lib.name), str(tmp / "kernel.o")] + \
             [str(tmp / f"{name}.o") for name in RUNTIME_FILES]
-        log = []
-        for cmd in (kernel, *support, link):
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            log.append(" ".join(cmd) + "\n" + r.stdout + r.stderr)
-            if r.returncode:
-                failed = out.parent / f"{key}.failed"     # the last failure of this key only
-                (tmp / "build.log").write_text("\n".join(log))
-                shutil.rmtree(failed, ignore_errors=True)
-                os.rename(tmp, failed)
-                raise BuildError(_first_error(r.stderr, s) +
-                                 f"\n(full log: {failed / 'build.log'})")
-        (tmp / "build.log").write_text("\n".join(log))
-        symbols = read_symbols(tmp / lib.name)
-        warn_sites = scan_warn_sites(s / "drivers/iommu/io-pgtable-arm.c")
+        return [_kernel_compile(cc, flags, s, tmp / "kernel.o"), *_runtime_compiles(cc, tmp),
+                link]
+
+    def finish(tmp: Path, s: Path):
         (tmp / "build.json").write_text(json.dumps(
-            {"features": sorted(features), "symbols": symbols, "flags": flags,
-             "compiler": version, "notes": list(notes), "warn_sites": warn_sites}))
-        try:
-            os.rename(tmp, out)
-        except OSError:          # another process built the same key meanwhile
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)    # a failed compile was kept as <key>.failed
-        raise
-    return _load_built(out)
+            {"features": sorted(features), "symbols": read_symbols(tmp / lib.name),
+             "flags": flags, "compiler": version, "notes": list(notes),
+             "warn_sites": scan_warn_sites(s / "drivers/iommu/io-pgtable-arm.c")}))
+
+    return _load_built(_run_build(key, src, steps, finish))
+
+
+#: The KUnit stand-in (cworld/kunit): its headers come before the shim's in the test's path
+KUNIT = Path(__file__).parent / "kunit"
+
+
+def build_kunit(src: Path, test_unit: str, test_name: str, compiler: str = "gcc",
+                test_defines: tuple = ()) -> Path:
+    """Build (or find in the cache) an executable that runs a KUnit test against the kernel
+    files in `src`: the kernel translation unit as for `build_from_source` but with
+    `-DIOPGFUZZ_KUNIT` (its DMA calls go to the device's dma_map_ops), the runtime, the KUnit
+    stand-in (cworld/kunit/kunit.c, the runner's main) and `test_unit`, the C text of the test
+    translation unit (cworld/kunit.py writes it around the user's file, which gcc reports as
+    `test_name`).  The test unit is not instrumented: it is the test, not the code under test.
+    Returns the executable's path."""
+    cc = _compiler(compiler)
+    features = detect_features(src)
+    flags = _kernel_flags(src, compiler, features, ("-DIOPGFUZZ_KUNIT",))
+    test_flags = ["-std=gnu11", "-O1", "-g", "-D__KERNEL__", "-DIOPGFUZZ_KUNIT",
+                  "-DCONFIG_IOMMU_IO_PGTABLE_LPAE=1", "-fno-strict-aliasing",
+                  "-fno-strict-overflow", "-fno-delete-null-pointer-checks", "-fno-common",
+                  "-Wall", "-Wno-unused-function", "-Werror=implicit-function-declaration",
+                  "-Werror=int-conversion", "-Werror=incompatible-pointer-types",
+                  *_kernel_defines(src, features), *test_defines]
+    version = _version(cc)
+    kunit_files = tuple((str(p.relative_to(KUNIT)), p.read_bytes())
+                        for p in sorted(KUNIT.rglob("*"))
+                        if p.is_file() and p.suffix in (".c", ".h"))
+    key = _hash_inputs(src, flags + ["--test"] + test_flags, version,
+                       kunit_files + (("test.c", test_unit.encode()),))
+    out = cache_root() / "builds" / key
+    exe = out / "iopgfuzz-kunit"
+    if exe.is_file():
+        return exe
+    include = [f"-I{KUNIT}/include"]
+
+    def steps(tmp: Path, s: Path):
+        (tmp / "test.c").write_text(test_unit)
+        paths = include + [f"-I{s}/include", f"-I{SHIM}/include", f"-I{SHIM}"]
+        return [_kernel_compile(cc, flags, s, tmp / "kernel.o"), *_runtime_compiles(cc, tmp),
+                cc + list(RUNTIME_FLAGS) + ["-DIOPGFUZZ_KUNIT"] + paths +
+                ["-c", str(KUNIT / "kunit.c"), "-o", str(tmp / "kunit.o")],
+                cc + test_flags + paths + ["-iquote", f"{s}/drivers/iommu", "-c",
+                                           str(tmp / "test.c"), "-o", str(tmp / "test.o")],
+                cc + ["-o", str(tmp / exe.name), str(tmp / "kernel.o"), str(tmp / "kunit.o"),
+                      str(tmp / "test.o")] + [str(tmp / f"{n}.o") for n in RUNTIME_FILES]]
+
+    def finish(tmp: Path, s: Path):
+        (tmp / "build.json").write_text(json.dumps(
+            {"kind": "kunit", "test": test_name, "features": sorted(features), "flags": flags,
+             "test_flags": test_flags, "compiler": version}))
+
+    return _run_build(key, src, steps, finish) / exe.name
 
 
 def _load_built(out: Path) -> Built:

@@ -311,6 +311,29 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FINDINGS
 
 
+def cmd_kunit(args: argparse.Namespace) -> int:
+    """Build a KUnit test (an exported one, or any test of io-pgtable-arm-selftests.c) with the
+    KUnit stand-in and the variant's kernel C, run it: 0 passed, 1 failed, 2 does not build."""
+    from cworld.kunit import KunitError, _size, run
+    from model.errors import IopgfuzzError
+
+    try:
+        line = _size(args.line) if args.line else None
+        page_size = _size(args.page_size) if args.page_size else None
+        result = run(args.test, args.variant, kernel_tree=args.kernel_tree, compiler=args.cc,
+                     line=line, page_size=page_size)
+    except (KunitError, IopgfuzzError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if result.code == EXIT_BAD_INPUT:
+        print(f"error: {args.test}: does not build: {result.output}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sys.stdout.write(result.output)
+    print(f"kunit: {args.test} {'passed' if result.code == 0 else 'FAILED'} on {args.variant}",
+          file=sys.stderr)
+    return result.code
+
+
 def world_options() -> argparse.ArgumentParser:
     """Options every command that runs worlds shares: which reference, which kernel tree."""
     w = argparse.ArgumentParser(add_help=False)
@@ -479,6 +502,20 @@ def build_parser() -> argparse.ArgumentParser:
     fi.add_argument("files", nargs="*", metavar="FILE",
                     help=".ops files (default: corpus/ and crashes/)")
     fi.set_defaults(func=cmd_fidelity)
+    ku = sub.add_parser("kunit", help="build and run a KUnit test of io-pgtable-arm (e.g. "
+                                      "an exported one) on the kernel C: 0 passed, 1 failed, "
+                                      "2 does not build")
+    ku.add_argument("test", metavar="TEST.c")
+    ku.add_argument("--variant", default="c:upstream", metavar="SPEC",
+                    help="c:upstream (default) or c:PATCH[,PATCH...][@posted|@review|@none]")
+    ku.add_argument("--kernel-tree", default=None, metavar="DIR",
+                    help="kernel tree (default: $IOPGFUZZ_KERNEL_TREE, else Debian's 6.12)")
+    ku.add_argument("--cc", default=None, choices=("gcc", "clang"))
+    ku.add_argument("--line", default=None, metavar="N",
+                    help="cache line size (default: the test's `iopgfuzz kunit:` tag, else 64)")
+    ku.add_argument("--page-size", default=None, metavar="N",
+                    help="PAGE_SIZE, e.g. 64K (default: the test's tag, else 4K)")
+    ku.set_defaults(func=cmd_kunit)
     cs = sub.add_parser("cflite-seeds", help="ClusterFuzzLite: write "
                                               "<OUT>/<target>_seed_corpus.zip from "
                                               "corpus/differential (what build.sh runs)")

@@ -28,6 +28,8 @@ from model.config import KERNEL_FMT_NAME, PROT_LETTERS, QUIRK_NAMES, Config
 from . import ops as O
 from .executor import RunResult, run_op, run_scenario
 from .findings import Finding
+from .intervals import IntervalSet
+from .oracles import SYNCING_OPS, written_range
 
 FORMATS = ("pytest", "kunit")
 CLEAN_VARIANTS = ("reference", "fixed")
@@ -281,24 +283,25 @@ def reference_trace(scenario: O.Scenario) -> list[OpTrace]:
 
 _KIND_NOTES = {
     "stale-read": (
-        "KUnit cannot observe this: ops->iova_to_phys() and every other CPU read go through "
-        "the CPU cache and see the new entry.  Only a non-coherent walker sees the stale one.  "
-        "To check it from a test, compare each PTE on the walk path with its memory copy "
-        "(e.g. invalidate the line with dma_sync_single_for_cpu() on the table's DMA address, "
-        "or map the table's memory uncached, and read it back), or run on a non-coherent SMMU."),
+        "ops->iova_to_phys() and every other CPU read see the new entry; what the SMMU reads is "
+        "checked by iopgfuzz_smmu_expect_synced() (the recording DMA ops' copy of memory, "
+        "walked from the TTBR), which fails naming the IOVA, level, CPU entry and memory "
+        "entry."),
     "bad-walk": (
-        "The SMMU would follow a pointer to freed or non-table memory.  KUnit cannot observe "
-        "this (see stale-read); KASAN or page poisoning may report a later CPU access."),
+        "The SMMU would follow a pointer to freed or non-table memory: "
+        "iopgfuzz_smmu_expect_synced() fails on an entry in no table mapped for the device."),
     "oob-access": (
-        "Reads or cleans outside the table's entries.  KUnit does not see this directly; KASAN "
-        "may report the read when the allocation is smaller than what is read."),
+        "A clean past the end of a table fails in the recording DMA ops (a sync of memory "
+        "that was never mapped for the device); reads past it are not seen (KASAN may report "
+        "them)."),
     "foreign-walk": (
-        "The sync walk reads entries outside the requested range.  KUnit does not fail on it; "
-        "it shows as WARN_ON(!pte) backtraces in the log, or count __arm_lpae_sync_pte() calls "
-        "with a tracepoint or kprobe."),
+        "Cleans of cache lines holding no entry of the range fail iopgfuzz_smmu_sync_map(); "
+        "entries the walk only reads are not seen, and its WARN_ON(!pte)s do not fail a KUnit "
+        "test (the kernel log shows them)."),
     "warn": (
-        "A WARN fires in this call.  KUnit does not fail on a WARN by itself: check the kernel "
-        "log for the backtrace."),
+        "A WARN does not fail a KUnit test, and the kernel has no hook to count them: check "
+        "the kernel log for the backtrace (`python -m fuzz kunit` prints each WARN site with "
+        "its count)."),
     "lost-error": (
         "The injected sync-walk failure does not reach the caller.  Needs fault injection in "
         "the walker (none exists upstream); a 'driver' loss is in PATCH 2/2's "
@@ -313,17 +316,26 @@ _KIND_NOTES = {
         "IOVAs catches it."),
     "model-error": "An exception inside the iopgfuzz model: a bug of iopgfuzz, not the kernel.",
     "cmo-regression": (
-        "Efficiency: more cache lines cleaned than upstream.  Count __arm_lpae_sync_pte() "
-        "calls and lines with a tracepoint or kprobe; KUnit has no hook for it."),
+        "Efficiency: more cache lines cleaned than upstream.  The recording DMA ops see every "
+        "clean, but the test does not judge counts; KUnit has no hook for it."),
     "redundant-clean": (
-        "Efficiency: a line cleaned twice or without a dirty entry.  Count "
-        "__arm_lpae_sync_pte() calls with a tracepoint or kprobe; KUnit has no hook for it."),
+        "Efficiency: a line cleaned twice or without a dirty entry.  The recording DMA ops see "
+        "every clean, but the test does not judge it."),
+    "sanitizer": "Undefined behaviour: a CONFIG_UBSAN kernel reports it in the log.",
 }
 
+#: Kinds the exported test can fail on (given the op that shows them is checked)
+_KUNIT_FAILS_ON = {"stale-read", "bad-walk", "oob-access", "foreign-walk", "return-mismatch",
+                   "state-mismatch"}
 
-def _finding_comment(f: Finding, explained: set[str]) -> list[str]:
-    """The finding, and (the first time its kind shows) what a test can observe of it."""
+
+def _finding_comment(f: Finding, explained: set[str], injected: bool = False) -> list[str]:
+    """The finding, and (the first time its kind shows) what a test can observe of it.
+    `injected`: it follows a `fail sync_map`, which no kernel test can inject."""
     text = f"iopgfuzz finding: {f.signature}\n  {f.message}"
+    if injected:
+        text += ("\n  It follows the injected sync-walk failure above, which this test cannot "
+                 "make: the checks here pass without it.")
     if "walk_mem" in f.detail:
         text += f"\n  SMMU {f.detail['walk_mem']}\n  CPU  {f.detail['walk_cpu']}"
     note = _KIND_NOTES.get(f.kind)
@@ -425,6 +437,12 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
             "Paste into drivers/iommu/io-pgtable-arm-selftests.c (it uses dummy_tlb_ops and "
             f"cfg_cookie from there) and add KUNIT_CASE({name}) to the suite's cases.",
             "",
+            "That is the file's KUnit version (kunit_device_register(): Linux 6.8 on).  Needs "
+            "CONFIG_ARCH_HAS_DMA_OPS (CONFIG_DMA_OPS before 6.12; on arm64 CONFIG_XEN selects "
+            "it), else it skips itself.  Without PATCH 1/2, #define IOPGFUZZ_DEFERRED_SYNC 0 "
+            "first.  Run here with `python -m fuzz kunit FILE.c --variant c:PATCH` "
+            "(or c:upstream).",
+            "",
             "Scenario:"]
     head += [f"  {ln}" for ln in O.format_scenario(scenario).splitlines()[1:]]
     head += ["", f"Findings of {variant_spec} in the iopgfuzz model:"]
@@ -436,9 +454,17 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
              "The calls per op are those the iommu core makes (iommu_pgsize() splitting, then "
              "the driver's iotlb_sync_map).",
              "",
-             "What KUnit can observe is limited: the CPU reads its own cache, so a stale entry "
-             "in memory (what a non-coherent SMMU reads), cache maintenance counts and WARNs "
-             "do not fail a KUnit test; the comments at the ops say what to look for instead."]
+             "The SMMU's view: the test device's recording dma_map_ops keep a copy of what "
+             "memory holds of every page table (the cache lines each dma_map_single() and "
+             "dma_sync_single_for_device() writes back).  After every op that syncs a range "
+             "(map, map_sg, sync: the driver's iotlb_sync_map) and at every SMMU read of a "
+             "synced IOVA, iopgfuzz_smmu_expect_synced() walks that copy from the TTBR as the "
+             "SMMU would and fails, naming the IOVA, level, CPU entry and memory entry, where it "
+             "differs from what the CPU wrote.  iopgfuzz_smmu_sync_map() also fails when the "
+             "sync cleans a cache line holding no entry of its range, and the DMA ops fail on a "
+             "clean of memory no table was mapped for.  Not seen: reads outside a table (KASAN "
+             "may report them), WARNs (no KUnit hook: the kernel log shows them) and clean "
+             "counts; the comments at the ops say what to look for."]
     extra = []
     if c.line != 64:
         extra.append(f"the scenario assumes {c.line}-byte cache lines")
@@ -454,14 +480,16 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
         extra.append(f"needs a kernel with PAGE_SIZE = {c_size(c.page_size)} "
                      "(arm_lpae_restrict_pgsizes prefers it)")
     if c.coherent_walk:
-        extra.append("coherent walk: the patch installs no iotlb_sync_map for it")
+        extra.append("coherent walk: the patch installs no iotlb_sync_map for it, and the "
+                     "SMMU-view checks do nothing (the SMMU reads the CPU's caches)")
     if c.split_blk_unmap:
         extra.append("split=1: a kernel before 6.13, whose unmap of part of a block splits it "
                      "(arm_lpae_split_blk_unmap); from 6.13 on it WARNs and returns 0")
     if extra:
         head += ["", "Notes: " + "; ".join(extra) + "."]
+    head += ["", f"iopgfuzz kunit: page_size={O.fmt_size(c.page_size)} line={c.line}"]
 
-    lines = _c_comment("\n".join(head), indent="")
+    lines = _c_comment("\n".join(head), indent="") + [""] + smmu_view_helpers().splitlines()
     lines += [f"static void {name}(struct kunit *test)", "{",
               "\tstruct io_pgtable_cfg cfg = {",
               f"\t\t.quirks\t\t= {c_quirks(c.quirks)},",
@@ -470,26 +498,35 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
               f"\t\t.oas\t\t= {c.oas},",
               f"\t\t.coherent_walk\t= {'true' if c.coherent_walk else 'false'},"]
     if variant.defer_sync_pte:
-        lines.append("\t\t.defer_sync_pte\t= true,\t/* PATCH 1/2 */")
+        lines += ["#if IOPGFUZZ_DEFERRED_SYNC",
+                  "\t\t.defer_sync_pte\t= true,\t/* PATCH 1/2 */", "#endif"]
+    fmt = KERNEL_FMT_NAME[c.fmt]
     lines += ["\t\t.tlb\t\t= &dummy_tlb_ops,", "\t};",
-              "\tstruct io_pgtable_ops *ops;", "\tstruct device *dev;",
+              "\tstruct io_pgtable_ops *ops;", "\tstruct iopgfuzz_smmu *smmu;",
+              "\tstruct device *dev;",
               _LOCALS, "",
               "\tdev = kunit_device_register(test, \"iopgfuzz\");",
               "\tKUNIT_ASSERT_FALSE(test, IS_ERR(dev));",
+              "\tsmmu = iopgfuzz_smmu_register(test, dev);",
               "\tcfg.iommu_dev = dev;",
               "\tcfg_cookie = &cfg;",
-              f"\tops = alloc_io_pgtable_ops({KERNEL_FMT_NAME[c.fmt]}, &cfg, &cfg);"]
-    lines += ["\tKUNIT_ASSERT_NOT_NULL(test, ops);"]
+              f"\tops = alloc_io_pgtable_ops({fmt}, &cfg, &cfg);"]
+    lines += ["\tKUNIT_ASSERT_NOT_NULL(test, ops);",
+              f"\tiopgfuzz_smmu_attach(smmu, &cfg, {fmt});"]
     if res.var is not None and not res.var.has_pt_sync_map:
         lines += _c_comment(f"{variant_spec} installs no io-pgtable iotlb_sync_map; the sync "
                             "calls below are left out")
 
     explained: set[str] = set()
+    synced = IntervalSet()
+    injected = False
     for i, t in enumerate(trace):
         lines.append("")
         lines += _op_lines(i, t, records.get(i), variant_spec)
+        lines += _smmu_checks(i, t, synced)
+        injected |= isinstance(t.op, O.Fail) and t.op.site == "sync_map"
         for f in by_op.pop(i, []):
-            lines += _finding_comment(f, explained)
+            lines += _finding_comment(f, explained, injected)
         if t.crashed or t.error:
             lines += _c_comment(f"the reference stops here: {t.crashed or 'model error'}; "
                                 "the rest of the scenario is left out")
@@ -503,14 +540,46 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
 
 
 _LOCALS = "\t/* locals */"
+_HELPERS = Path(__file__).parent / "templates" / "kunit_smmu_view.c"
+
+
+def smmu_view_helpers() -> str:
+    """The C every exported test shares (the recording DMA ops, the SMMU walk), guarded so
+    that a second paste is harmless: fuzz/templates/kunit_smmu_view.c."""
+    return _HELPERS.read_text(encoding="utf-8")
+
+
+def _smmu_checks(i: int, t: OpTrace, synced: IntervalSet) -> list[str]:
+    """The SMMU-view checks after op `i`, by the rule of the stale-read oracle
+    (fuzz/oracles.py): a successful syncing op (in the reference) makes its range synced and
+    is checked at once; an op that writes entries un-syncs what it writes; an SMMU read of a
+    synced IOVA is checked."""
+    op, ret = t.op, t.ref_ret
+    if t.crashed or t.error:
+        return []
+    # a pt.sync_map has no reference return (upstream has no such op): its range must be legal
+    ok = t.legal_sync if isinstance(op, O.PtSyncMap) else ret is not None and _core_ok(op, ret)
+    if isinstance(op, SYNCING_OPS) and ok:
+        size = ret if isinstance(op, O.MapSg) else op.size
+        if not size:
+            return []
+        synced.add(op.iova, min(op.iova + size, U64 + 1))
+        return [f"\tiopgfuzz_smmu_expect_synced(smmu, {c_addr(op.iova)}, {c_size(size)}, "
+                f'"[{i}] {op.kind}");']
+    w = written_range(op)
+    if w is not None:
+        synced.remove(w[0], min(w[0] + w[1], U64 + 1))
+    if isinstance(op, O.Smmu) and op.iova in synced:
+        return [f'\tiopgfuzz_smmu_expect_synced(smmu, {c_addr(op.iova)}, 1, "[{i}] smmu");']
+    return []
 
 
 def _declare_locals(lines: list[str]) -> str:
     """Declare `mapped` and `ret` only when the body uses them (no unused-variable warnings)."""
-    body = "\n".join(lines)
+    i = lines.index(_LOCALS)
+    body = "\n".join(lines[i:])            # the test function, not the shared helpers
     decl = [d for d, used in (("\tsize_t mapped;", "&mapped" in body),
                               ("\tint ret;", "\tret = " in body)) if used]
-    i = lines.index(_LOCALS)
     return "\n".join(lines[:i] + decl + lines[i + 1:]) + "\n"
 
 
@@ -538,8 +607,8 @@ def _op_lines(i: int, t: OpTrace, rec, variant_spec: str) -> list[str]:
                           "in a test")
     if isinstance(op, O.Smmu):
         out += _c_comment(f"[{i}] {op.text()}: the SMMU walks {c_addr(op.iova)} now (reads "
-                          "memory).  The closest a test gets is iova_to_phys, which reads what "
-                          "the CPU sees")
+                          "memory).  iova_to_phys reads what the CPU sees; where the IOVA is "
+                          "synced, iopgfuzz_smmu_expect_synced() reads what the SMMU would")
         for c in t.calls:
             out += _emit_pt_call(c)
         return out
@@ -560,13 +629,14 @@ def _op_lines(i: int, t: OpTrace, rec, variant_spec: str) -> list[str]:
             out += _emit_pt_call(c)
         ok = _core_ok(op, t.ref_ret)
         for s in syncs:
-            call = f"ops->iotlb_sync_map(ops, {c_addr(s.iova)}, {c_size(s.size)})"
+            call = f"iopgfuzz_smmu_sync_map(smmu, ops, {c_addr(s.iova)}, {c_size(s.size)}, true)"
             out += _expect(call, "0") if ok else [f"\t{call};"]
         return out
     if isinstance(op, O.PtSyncMap):
         out += _c_comment(f"[{i}] {op.text()}: the io-pgtable op directly")
         for s in syncs:
-            call = f"ops->iotlb_sync_map(ops, {c_addr(s.iova)}, {c_size(s.size)})"
+            call = (f"iopgfuzz_smmu_sync_map(smmu, ops, {c_addr(s.iova)}, {c_size(s.size)}, "
+                    f"{'true' if t.legal_sync else 'false'})")
             if t.legal_sync:
                 out += _expect(call, "0")
             else:

@@ -40,6 +40,21 @@ def _s64(x: int) -> int:
     return x - (1 << 64) if x >> 63 else x
 
 
+def written_range(op: O.Op) -> tuple[int, int] | None:
+    """(iova, size) of the entries an op writes (and so un-syncs), or None."""
+    if isinstance(op, (O.Map, O.MapNosync)):
+        return op.iova, op.size
+    if isinstance(op, O.MapSg):
+        return op.iova, sum(s.length for s in op.segs if not s.bus)
+    if isinstance(op, O.PtMapPages):
+        # the entries written cover whole pgsize-aligned slots, whatever the iova's offset
+        # (a block at an unaligned iova replaces the table of the whole slot)
+        pgsize = op.pgsize if op.pgsize and not op.pgsize & (op.pgsize - 1) else 1
+        start = op.iova & ~(pgsize - 1)
+        return start, min(pgsize * op.pgcount + (op.iova - start), U64)
+    return None
+
+
 def _lines_in_range(st: np.ndarray, base: int, blk: int, r: tuple[int, int], le: int) -> set:
     """The lines (entry // le) of the entries `st` whose IOVA span
     [base + e * blk, base + (e + 1) * blk - 1] meets the range r.  A few entries are done on
@@ -378,19 +393,6 @@ class Oracles:
 
     # -- stale-read, bad-walk ---------------------------------------------------------------------
 
-    def _written_range(self, op: O.Op) -> tuple[int, int] | None:
-        if isinstance(op, (O.Map, O.MapNosync)):
-            return op.iova, op.size
-        if isinstance(op, O.MapSg):
-            return op.iova, sum(s.length for s in op.segs if not s.bus)
-        if isinstance(op, O.PtMapPages):
-            # the entries written cover whole pgsize-aligned slots, whatever the iova's offset
-            # (a block at an unaligned iova replaces the table of the whole slot)
-            pgsize = op.pgsize if op.pgsize and not op.pgsize & (op.pgsize - 1) else 1
-            start = op.iova & ~(pgsize - 1)
-            return start, min(pgsize * op.pgcount + (op.iova - start), U64)
-        return None
-
     def staleness(self, rec: OpRecord) -> list[Finding]:
         op, v = rec.op, rec.var
         out = []
@@ -407,7 +409,7 @@ class Oracles:
             for lo, hi in pieces:
                 self.synced.add(lo, hi + 1)
             return out
-        w = self._written_range(op)
+        w = written_range(op)
         if w is not None:
             for lo, hi in request_pieces(*w):
                 self.synced.remove(lo, hi + 1)

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed: the e
 # -Wall -Wextra, plus what the kernel adds by default or at W=1 and W=2 that a pasted test body
 # can trip over (scripts/Makefile.extrawarn).  -nostdinc as in a kernel build: nothing may come
 # from the host's C library headers.
-CFLAGS = ["-std=gnu11", "-fsyntax-only", "-nostdinc", "-Werror", "-Wall", "-Wextra", "-Wundef",
+CFLAGS = ["-std=gnu11", "-fsyntax-only", "-nostdinc", "-Werror", "-Wall", "-Wextra",
+          "-Wno-unused-parameter", "-Wundef",
           "-Wvla", "-Wstrict-prototypes", "-Wold-style-definition", "-Wmissing-prototypes",
           "-Wmissing-declarations", "-Wshadow", "-Wmissing-field-initializers"]
 

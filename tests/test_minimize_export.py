@@ -231,6 +231,9 @@ map 0x80000000000 0x80000000 4K
 #   (size_t)-ENOENT from __arm_lpae_unmap;
 # * an empty PTE translates to 0; with the next table allocation failing, mapping at 8T (a new
 #   level-0 entry, so new tables) returns -ENOMEM with nothing mapped and no sync.
+# SMMU-view checks, by the stale-read oracle's rule: the successful map and the legal pt.sync_map
+# are checked at once; the failed map of 0x40000000 un-syncs that page, so `smmu 0x40000000` is
+# not checked.
 # Expected sizes are size_t and addresses phys_addr_t ((size_t)SZ_8K, 0ULL): KUNIT_EXPECT_EQ
 # compares both sides with their own types, and SZ_8K or 0 is an int (-Wsign-compare).
 KUNIT_EXPECTED = """\
@@ -238,7 +241,8 @@ KUNIT_EXPECTED = """\
 \t\t\t     IOMMU_READ | IOMMU_WRITE, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, 0);
 \tKUNIT_EXPECT_EQ(test, mapped, (size_t)SZ_8K);
-\tKUNIT_EXPECT_EQ(test, ops->iotlb_sync_map(ops, 0x40000000UL, SZ_8K), 0);
+\tKUNIT_EXPECT_EQ(test, iopgfuzz_smmu_sync_map(smmu, ops, 0x40000000UL, SZ_8K, true), 0);
+\tiopgfuzz_smmu_expect_synced(smmu, 0x40000000UL, SZ_8K, "[0] map");
 \tret = ops->map_pages(ops, 0x40000000UL, 0x90000000ULL, SZ_4K, 1,
 \t\t\t     IOMMU_READ, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, -EEXIST);
@@ -248,7 +252,8 @@ KUNIT_EXPECTED = """\
 \t\t\t     IOMMU_READ | IOMMU_WRITE, GFP_KERNEL, &mapped);
 \tKUNIT_EXPECT_EQ(test, ret, 0);
 \tKUNIT_EXPECT_EQ(test, mapped, (size_t)SZ_16K);
-\tKUNIT_EXPECT_EQ(test, ops->iotlb_sync_map(ops, 0x40200000UL, SZ_16K), 0);
+\tKUNIT_EXPECT_EQ(test, iopgfuzz_smmu_sync_map(smmu, ops, 0x40200000UL, SZ_16K, true), 0);
+\tiopgfuzz_smmu_expect_synced(smmu, 0x40200000UL, SZ_16K, "[4] pt.sync_map");
 \tKUNIT_EXPECT_EQ(test, ops->unmap_pages(ops, 0x40000000UL, SZ_4K, 2, NULL), (size_t)SZ_8K);
 \tKUNIT_EXPECT_EQ(test, ops->unmap_pages(ops, 0x40000000UL, SZ_4K, 1, NULL), (size_t)-ENOENT);
 \tKUNIT_EXPECT_EQ(test, ops->iova_to_phys(ops, 0x40000000UL), 0ULL);
@@ -260,8 +265,10 @@ KUNIT_EXPECTED = """\
 
 
 def _calls(c_text: str) -> str:
-    keep = ("\tret = ", "\t\t\t     ", "\tKUNIT_EXPECT_EQ", "\tops->")
-    return "".join(ln + "\n" for ln in c_text.splitlines() if ln.startswith(keep))
+    """The calls and checks of the test function (not of the shared helpers before it)."""
+    keep = ("\tret = ", "\t\t\t     ", "\tKUNIT_EXPECT_EQ", "\tops->", "\tiopgfuzz_smmu_expect")
+    body = c_text[c_text.index("(struct kunit *test)\n{"):]
+    return "".join(ln + "\n" for ln in body.splitlines() if ln.startswith(keep))
 
 
 def test_export_kunit_small_scenario(tmp_path):
@@ -288,10 +295,14 @@ def test_export_kunit_stale_read_comment():
     assert "alloc_io_pgtable_ops(ARM_64_LPAE_S2, &cfg, &cfg);" in text
     assert ("ret = ops->map_pages(ops, 0x7fc0000000UL, 0x7fc0000000ULL, SZ_1G, 2," in text
             and "ret = ops->map_pages(ops, 0x8000000000UL, 0x8000000000ULL, SZ_1G, 1," in text)
-    sync = "KUNIT_EXPECT_EQ(test, ops->iotlb_sync_map(ops, 0x7fc0000000UL, SZ_2G), 0);"
+    sync = ("KUNIT_EXPECT_EQ(test, iopgfuzz_smmu_sync_map(smmu, ops, 0x7fc0000000UL, SZ_2G, "
+            "true), 0);")
     finding = "iopgfuzz finding: stale-read|v1|-|L1|concat"
     assert text.index(sync) < text.index(finding)
-    assert "KUnit cannot observe this" in text and "non-coherent" in text
+    assert "iopgfuzz_smmu_expect_synced() (the recording DMA ops' copy of memory" in text
+    assert text.index(finding) > text.index(
+        'iopgfuzz_smmu_expect_synced(smmu, 0x7fc0000000UL, SZ_2G, "[0] map");')
+    assert 'iopgfuzz_smmu_expect_synced(smmu, 0x8000000000UL, 1, "[1] smmu");' in text
     assert "KUNIT_EXPECT_EQ(test, ops->iova_to_phys(ops, 0x8000000000UL), 0x8000000000ULL);" \
         in text
 
@@ -303,7 +314,7 @@ def test_export_kunit_ttbr1_quirk_and_cli(tmp_path, capsys):
                  "v1-review"]) == 0
     text = out.read_text()
     assert ".quirks\t\t= IO_PGTABLE_QUIRK_ARM_TTBR1," in text
-    assert "ops->iotlb_sync_map(ops, 0xfffffff000000000UL, SZ_4K)" in text
+    assert "iopgfuzz_smmu_sync_map(smmu, ops, 0xfffffff000000000UL, SZ_4K, true)" in text
     assert "oob-access|v1-review|" in text
 
 

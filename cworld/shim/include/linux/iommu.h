@@ -4,6 +4,7 @@
 #define _IOPGFUZZ_LINUX_IOMMU_H
 
 #include <linux/bitops.h>
+#include <linux/device.h>
 #include <linux/types.h>
 
 #define IOMMU_READ	(1 << 0)
@@ -15,14 +16,6 @@
 
 #define IOMMU_DIRTY_NO_CLEAR	(1 << 0)
 
-struct device {
-	int numa_node;
-};
-
-static inline int dev_to_node(struct device *dev)
-{
-	return dev ? dev->numa_node : -1;
-}
 
 struct iommu_iotlb_gather {
 	unsigned long start;

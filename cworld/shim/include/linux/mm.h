@@ -6,4 +6,9 @@
 #include <asm/page.h>
 #include <linux/gfp.h>
 
+/* A struct page * is the page's address in the arena (see gfp.h) */
+#define virt_to_page(va)	((struct page *)((uintptr_t)(va) & PAGE_MASK))
+#define offset_in_page(p)	((unsigned long)(uintptr_t)(p) & ~PAGE_MASK)
+#define page_to_phys(page)	virt_to_phys(page_address(page))
+
 #endif
