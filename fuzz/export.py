@@ -347,11 +347,25 @@ def _finding_comment(f: Finding, explained: set[str], injected: bool = False) ->
     return _c_comment(text)
 
 
+def _fits(line: str) -> bool:
+    return len(line.expandtabs(8)) <= 100          # the kernel's line length (checkpatch)
+
+
 def _expect(call: str, expected: str, indent: str = "\t") -> list[str]:
     one = f"{indent}KUNIT_EXPECT_EQ(test, {call}, {expected});"
-    if len(one.expandtabs(8)) <= 100:
+    if _fits(one):
         return [one]
-    return [f"{indent}KUNIT_EXPECT_EQ(test, {call},", f"{indent}\t\t{expected});"]
+    head = f"{indent}KUNIT_EXPECT_EQ(test, {call},"
+    if _fits(head):
+        return [head, f"{indent}\t\t{expected});"]
+    # the call itself is too long: break its argument list after the last argument that fits
+    name, args = call.split("(", 1)
+    parts = args[:-1].split(", ")
+    for k in range(len(parts) - 1, 0, -1):
+        first = f"{indent}KUNIT_EXPECT_EQ(test, {name}({', '.join(parts[:k])},"
+        if _fits(first):
+            return [first, f"{indent}\t\t{', '.join(parts[k:])}), {expected});"]
+    return [head, f"{indent}\t\t{expected});"]
 
 
 def _emit_pt_call(c: PtCall) -> list[str]:

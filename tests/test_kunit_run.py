@@ -185,3 +185,32 @@ def test_the_stand_in_fails_and_passes(tmp_path):
     test.write_text(test.read_text().replace("1 + 1, 3", "1 + 1, 2").replace(
         '\tKUNIT_FAIL(test, "not reached");\n', ""))
     assert run(test, "c:upstream").code == 0
+
+
+#: crashes/upstream/: upstream's own bugs (docs/findings.md U1, U2), exported for `fixed`.
+#: Upstream cleans past a table on both (the 32-byte PGD's 64-byte line holding the entries
+#: written past it; sizeof(pte) * -1 bytes), which the recording DMA ops refuse; the posted
+#: patch defers those cleans but misses the wrapped part of U2's range (a stale read at IOVA 0)
+#: and over-walks U1's PGD; the fix syncs what the core mapped and nothing past it.
+UPSTREAM_REPRODUCERS = {
+    "pgcount-truncation.ops": {
+        "upstream": r"dma_sync_single_for_device\(0x[0-9a-f]+, 18446744073709551608\) runs "
+                    r"\d+ bytes past the end",
+        "posted": r"the SMMU reads a stale entry for IOVA 0 at level 2"},
+    "small-pgd-end-unchecked.ops": {
+        "upstream": r"runs 32 bytes past the end of the 32-byte page table",
+        "posted": r"runs 32 bytes past the end of the 32-byte page table"},
+}
+
+
+def test_upstream_reproducers_fail_where_the_bug_is_seen(tmp_path):
+    for name, failures in UPSTREAM_REPRODUCERS.items():
+        test = tmp_path / name.replace(".ops", ".c")
+        test.write_text(export_file(str(ROOT / "crashes" / "upstream" / name), "kunit",
+                                    "fixed")[0])
+        for v, spec in VARIANTS.items():
+            r = run(test, spec)
+            if v in failures:
+                assert r.code == 1 and re.search(failures[v], r.output), (name, v, r.output)
+            else:
+                assert r.code == 0, (name, v, r.output)

@@ -107,18 +107,18 @@ def test_pgcount_truncation_is_upstream():
 
 
 def test_upstream_causes_by_hand():
-    from types import SimpleNamespace as NS
+    from types import SimpleNamespace as Cfg
 
     from model.driver import upstream_causes
-    s1 = NS(ias=32, quirks=0)
+    s1 = Cfg(ias=32, quirks=0)
     assert upstream_causes(s1, 0, 1 << 30, 4) == []                  # [0, 4G): the whole PGD
     assert [n for n, _ in upstream_causes(s1, 0, 1 << 30, 8)] == ["end-unchecked"]
     assert [n for n, _ in upstream_causes(s1, 1 << 32, 1 << 30, 1)] == []   # start refused
-    big = NS(ias=48, quirks=0)
+    big = Cfg(ias=48, quirks=0)
     assert [n for n, _ in upstream_causes(big, 1 << 30, 1 << 30, 0x3ffffffff)] == \
         ["pgcount-truncation", "end-unchecked"]
     assert upstream_causes(big, 0, 4096, (1 << 31) - 1) == []        # INT_MAX pages fit an int
-    ttbr1 = NS(ias=39, quirks=1 << 5)
+    ttbr1 = Cfg(ias=39, quirks=1 << 5)
     assert upstream_causes(ttbr1, (1 << 64) - 4096, 4096, 1) == []   # the last page of TTBR1
     assert [n for n, _ in upstream_causes(ttbr1, (1 << 64) - 4096, 4096, 2)] == \
         ["end-unchecked"]                                            # past 2^64

@@ -67,6 +67,9 @@ struct iopgfuzz_smmu {
 	phys_addr_t ttbr;
 	int start_level;
 	unsigned int granule_shift, bits_per_level, pgd_bits;
+	/* the input range: [0, 2^ias), or the top 2^ias of the address space with TTBR1 */
+	unsigned int ias;
+	bool ttbr1;
 };
 
 static struct iopgfuzz_smmu_table *iopgfuzz_smmu_find(struct iopgfuzz_smmu *s, phys_addr_t pa)
@@ -221,6 +224,8 @@ static void iopgfuzz_smmu_attach(struct iopgfuzz_smmu *s, struct io_pgtable_cfg 
 		tsz = cfg->arm_lpae_s1_cfg.tcr.tsz;
 	}
 	KUNIT_ASSERT_NE_MSG(s->test, s->granule_shift, 0U, "a reserved TG encoding");
+	s->ias = 64 - tsz;
+	s->ttbr1 = !stage2 && (cfg->quirks & IO_PGTABLE_QUIRK_ARM_TTBR1);
 	s->bits_per_level = s->granule_shift - 3;
 	if (stage2)	/* SL0, whose meaning depends on the granule */
 		s->start_level = (s->granule_shift == 12 ? 2 : 3) - cfg->arm_lpae_s2_cfg.vtcr.sl;
@@ -303,15 +308,49 @@ static bool iopgfuzz_smmu_walk(struct iopgfuzz_smmu *s, const char *when, phys_a
 	}
 }
 
+/*
+ * The IOVAs of [iova, iova + size) the table translates, as inclusive pieces in lo[], hi[]
+ * (0 to 2 of them): a range that wraps past 2^64 goes on at 0, as the core's unsigned
+ * arithmetic does; what lies outside the input range the SMMU faults on whatever is written.
+ */
+static int iopgfuzz_smmu_pieces(struct iopgfuzz_smmu *s, unsigned long iova, size_t size,
+				u64 *lo, u64 *hi)
+{
+	u64 r1 = s->ias >= 64 ? U64_MAX : BIT_ULL(s->ias) - 1, r0 = 0;
+	u64 p_lo[2] = { iova, 0 }, p_hi[2] = { U64_MAX, iova + (size - 1) };
+	int n = 2, i, out = 0;
+
+	if (!size)
+		return 0;
+	if (s->ttbr1 && s->ias < 64) {
+		r0 = ~r1;
+		r1 = U64_MAX;
+	}
+	if (size - 1 <= U64_MAX - iova) {	/* no wrap: one piece */
+		p_hi[0] = iova + (size - 1);
+		n = 1;
+	}
+	for (i = 0; i < n; i++) {
+		if (p_lo[i] > r1 || p_hi[i] < r0)
+			continue;
+		lo[out] = max(p_lo[i], r0);
+		hi[out++] = min(p_hi[i], r1);
+	}
+	return out;
+}
+
 /* After the driver's sync of [iova, iova + size): the SMMU must read what the CPU wrote */
 static void iopgfuzz_smmu_expect_synced(struct iopgfuzz_smmu *s, unsigned long iova,
 					size_t size, const char *when)
 {
-	u64 hi = iova + size - 1 < iova ? U64_MAX : iova + size - 1;
+	u64 lo[2], hi[2];
+	int i, n = iopgfuzz_smmu_pieces(s, iova, size, lo, hi);
 
-	if (s->coherent || !size)
+	if (s->coherent)
 		return;		/* a coherent walk reads the CPU's caches */
-	iopgfuzz_smmu_walk(s, when, s->ttbr, s->start_level, iova, hi);
+	for (i = 0; i < n; i++)
+		if (!iopgfuzz_smmu_walk(s, when, s->ttbr, s->start_level, lo[i], hi[i]))
+			return;
 }
 
 /*
@@ -358,10 +397,12 @@ static bool iopgfuzz_smmu_line_in(struct iopgfuzz_smmu *s, phys_addr_t line, phy
 static void iopgfuzz_smmu_check_cleans(struct iopgfuzz_smmu *s, unsigned long iova,
 				       size_t size)
 {
-	u64 hi = iova + size - 1 < iova ? U64_MAX : iova + size - 1;
+	u64 lo[2], hi[2];
+	int k, n = iopgfuzz_smmu_pieces(s, iova, size, lo, hi);
 	unsigned int top = iopgfuzz_smmu_shift(s, s->start_level) + s->pgd_bits;
 	u64 base = top >= 64 ? 0 : iova & ~(BIT_ULL(top) - 1);
 	unsigned int i, foreign = 0;
+	bool in;
 	phys_addr_t line, first = 0;
 	int lvl = -1;
 	u64 in_base = 0;
@@ -369,8 +410,10 @@ static void iopgfuzz_smmu_check_cleans(struct iopgfuzz_smmu *s, unsigned long io
 	for (i = 0; i < min_t(unsigned int, s->ncleans, IOPGFUZZ_SMMU_MAX_CLEANS); i++) {
 		for (line = ALIGN_DOWN(s->clean_pa[i], s->line);
 		     line < s->clean_pa[i] + s->clean_size[i]; line += s->line) {
-			if (size && iopgfuzz_smmu_line_in(s, line, s->ttbr, s->start_level, base,
-							  true, iova, hi, &lvl, &in_base))
+			for (in = false, k = 0; k < n && !in; k++)
+				in = iopgfuzz_smmu_line_in(s, line, s->ttbr, s->start_level, base,
+							   true, lo[k], hi[k], &lvl, &in_base);
+			if (in)
 				continue;
 			if (!foreign++)
 				first = line;
