@@ -361,7 +361,8 @@ def test_fixed_sw_sync_on_the_block_skips_the_install_clean():
     assert w.unmap(0x20_1000, K4) == K4
     assert _delta(before, _cleans(w)) == {"alloc": (1, 64)}     # no leaf, no install clean
     assert _raw(w, 0x20_0000, 2) & 3 == 3                        # CPU: the new table
-    assert _raw(w, 0x20_0000, 2, "mem") == BLOCK_RW              # memory: still the block
+    # memory: still the block, with the mark `fixed` set before its clean
+    assert _raw(w, 0x20_0000, 2, "mem") == BLOCK_RW | SW_SYNC
     walk = w.smmu_walk(0x20_1000)
     assert walk.ok and walk.level == 2 and walk.oa == PA + K4
 

@@ -8,9 +8,11 @@ changes how the range is walked:
   and concatenated PGDs, TTBR1 addresses and ranges crossing tables are all exact;
 * the top level may run across the pages of a concatenated PGD (it is one allocation);
 * only leaves are cleaned, in one call per run of consecutive cache lines that hold a leaf still
-  lacking `ARM_LPAE_PTE_SW_SYNC`; afterwards every leaf of those lines gets the bit, the same
-  way `arm_lpae_install_table` marks a table PTE it has cleaned.  A second sync of the same
-  range therefore cleans nothing, and two syncs that share a line clean it once;
+  lacking `ARM_LPAE_PTE_SW_SYNC`; those leaves of the range get the bit before the clean, the
+  same way `arm_lpae_install_table` marks a table PTE it has cleaned.  A second sync of the
+  same range therefore cleans nothing.  Neighbours in a line are not marked (a concurrent map
+  may still own them), so two syncs of sub-ranges that share a line clean it twice: the
+  price patches/ v2 pays too, of which this is the transliteration;
 * holes and table PTEs are never cleaned (table PTEs were cleaned when installed);
 * an error stops the walk (`if (ret) break;`), and the driver returns it;
 * size 0 is a no-op (iommu_map_sg syncs 0 bytes when every segment was a bus address); a start
@@ -56,27 +58,24 @@ _TYPE_MASK = np.uint64(3)
 
 def arm_lpae_sync_leaf_lines(data, ptep, first: int, ptes: np.ndarray, lvl: int,
                              table_entries: int) -> None:
-    """Clean the lines of `ptep[first:first+len(ptes)]` that hold an unsynced leaf, one call
-    per run of consecutive lines, then mark every leaf of those lines as synced."""
+    """`arm_lpae_sync_leaf_ptes` of patches/ v2: mark the leaves of `ptep[first:first+len(ptes)]`
+    that lack `ARM_LPAE_PTE_SW_SYNC` with it, then clean them, one call per run of
+    consecutive lines holding such a leaf.  Marked before the clean, so memory gets the mark
+    too; only the range's own entries, never their neighbours in the same line, which may
+    belong to a concurrent map whose store came after this clean (docs/findings.md)."""
     leaf = np.equal(ptes & _TYPE_MASK, np.uint64(leaf_type(data, lvl)))
-    need = (leaf & np.equal(ptes & _SW_SYNC, 0)).nonzero()[0] + first
+    unsynced = leaf & np.equal(ptes & _SW_SYNC, 0)
+    need = unsynced.nonzero()[0] + first
     if not len(need):
         return
+    (ptep + first).write_many(np.where(unsynced, ptes | _SW_SYNC, ptes))
     per_line = cache_line_size(data) // 8
-    lines = np.unique(need // per_line)
-    breaks = np.not_equal(np.diff(lines), 1).nonzero()[0] + 1
-    for run in np.split(lines, breaks):
-        # from the first unsynced leaf of the run's first line to the last of its last line
-        in_run = need[np.greater_equal(need // per_line, run[0])
-                      & np.less_equal(need // per_line, run[-1])]
-        a, b = int(in_run[0]), int(in_run[-1]) + 1
+    lines = need // per_line
+    breaks = np.greater(np.diff(lines), 1).nonzero()[0] + 1
+    for run in np.split(need, breaks):
+        # from the first unsynced leaf of the run to its last
+        a, b = int(run[0]), int(run[-1]) + 1
         arm_lpae_sync_pte(ptep + a, b - a, data)
-        # mark: whole lines, clipped to the table (the leaves of these lines are now clean)
-        lo = int(run[0]) * per_line
-        hi = min((int(run[-1]) + 1) * per_line, table_entries)
-        span = (ptep + lo).read_many(hi - lo)
-        is_leaf = np.equal(span & _TYPE_MASK, np.uint64(leaf_type(data, lvl)))
-        (ptep + lo).write_many(np.where(is_leaf, span | _SW_SYNC, span))
 
 
 def __arm_lpae_iotlb_sync_map(data, iova: int, last: int, lvl: int, ptep) -> int:
