@@ -1,7 +1,9 @@
 """Findings: the fixed vocabulary of design §5 and their stable one-line signatures.
 
 A signature is `kind|variant|where|level|config-class`.  It must not depend on addresses, op
-indices, process or hash seed, so that one root cause lands in one bucket across runs.
+indices, process or hash seed, so that one root cause lands in one bucket across runs.  Fields
+that only say how a cause happened to show, not what the cause is, are `-` for some kinds
+(`Finding.signature`; docs/oracles.md, "Signatures").
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ CORRECTNESS_KINDS = (STALE_READ, BAD_WALK, OOB_ACCESS, FOREIGN_WALK, WARN, LOST_
 EFFICIENCY_KINDS = (CMO_REGRESSION, REDUNDANT_CLEAN)
 ALL_KINDS = CORRECTNESS_KINDS + EFFICIENCY_KINDS
 
+#: Kinds whose signature leaves the level out: the level a stale walk differs at is the level
+#: the mapping happened to end at (a block, a table's leaves), whatever left it uncleaned.
+SIGNATURE_WITHOUT_LEVEL = (STALE_READ,)
+#: Kinds whose signature leaves the config class out: error propagation does not depend on the
+#: table's shape, and a WARN's site already names the check that fired.
+SIGNATURE_WITHOUT_CLASS = (LOST_ERROR, CONTINUED_AFTER_ERROR, WARN)
+
 
 @dataclass
 class Finding:
@@ -44,10 +53,22 @@ class Finding:
     op_index: int
     message: str
     detail: dict = field(default_factory=dict)
+    #: the PGD's level: the signature counts levels from it (`level_name`)
+    start_level: int | None = None
 
     @property
     def signature(self) -> str:
-        return "|".join((self.kind, self.variant, self.where, self.level, self.config_class))
+        where, level, cclass = self.where, self.level, self.config_class
+        if level.startswith("L") and self.start_level is not None:
+            level = level_name(int(level[1:]), self.start_level)
+        if self.kind in SIGNATURE_WITHOUT_LEVEL:
+            level = "-"
+        if self.kind in SIGNATURE_WITHOUT_CLASS:
+            cclass = "-"
+        if self.kind == FOREIGN_WALK and self.detail.get("request", {}).get("size") == 0:
+            # a walk on an empty request is wrong wherever it goes: one cause in every config
+            where, level, cclass = f"{where}:empty", "-", "-"
+        return "|".join((self.kind, self.variant, where, level, cclass))
 
     @property
     def bucket(self) -> str:
@@ -69,11 +90,22 @@ def signature_hash(signature: str) -> str:
     return hashlib.sha1(signature.encode()).hexdigest()[:12]
 
 
+def level_name(level: int, start_level: int) -> str:
+    """A signature's level, counted from the PGD's: `top` (the start level), `top+1`, ...
+    What a walker does at a level depends on where that level sits under the PGD, not on its
+    number (one root cause shows at L1 under a level-0 PGD and at L2 under a level-1 one)."""
+    rel = level - start_level
+    return "top" if rel == 0 else f"top{rel:+d}"
+
+
 def config_class(world: World) -> str:
     """Coarse on purpose: the PGD's shape relative to a table page (small / exact / concat)
     and TTBR1 are what change how a walker indexes; format and granule only change the
-    numbers, so they stay out of the signature (one root cause, few buckets)."""
+    numbers, so they stay out of the signature (one root cause, few buckets).  `/split`: the
+    6.12-and-older split of a block on a partial unmap, a kernel whose core behaves otherwise
+    (docs/findings.md §10), so that its stale reads stay apart from the sync walk's."""
     g = world.geometry
     shape = ("exact" if g.pgd_bits == g.bits_per_level
              else "small" if g.pgd_bits < g.bits_per_level else "concat")
-    return shape + ("/ttbr1" if world.config.quirks & (1 << 5) else "")
+    return shape + ("/ttbr1" if world.config.quirks & (1 << 5) else "") + \
+        ("/split" if world.config.split_blk_unmap else "")

@@ -69,7 +69,8 @@ class Oracles:
                 **detail) -> Finding:
         lvl = "-" if level is None else f"L{level}"
         return Finding(kind, self.variant, where, lvl, self.cclass,
-                       -1 if rec is None else rec.index, message, detail)
+                       -1 if rec is None else rec.index, message, detail,
+                       self.var.geometry.start_level)
 
     # -- the per-op pipeline ---------------------------------------------------------------
 
