@@ -323,8 +323,10 @@ class Oracles:
         if isinstance(op, SYNCING_OPS) and v.ret is not None and self._succeeded(op, v.ret):
             size = _s64(v.ret) if isinstance(op, O.MapSg) else op.size
             d = self.var.first_divergence(op.iova, size) if size else None
-            if d is not None:
-                out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}"))
+            if d is not None:   # a range running past the IAS is a cause of its own (an overflow)
+                past = (op.iova & self.ias_mask) + size - 1 > self.ias_mask
+                out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}",
+                                                    "past-ias" if past else "-"))
             self.synced.add(op.iova, min(op.iova + size, U64 + 1))
             return out
         w = self._written_range(op)
@@ -347,14 +349,14 @@ class Oracles:
                         walk_mem=walk.describe(), walk_cpu=cpu.describe()))
         return out
 
-    def _divergence_finding(self, rec: OpRecord, d, when: str) -> Finding:
+    def _divergence_finding(self, rec: OpRecord, d, when: str, where: str = "-") -> Finding:
         mem = self.var.smmu_walk(d.iova, "mem")
         cpu = self.var.smmu_walk(d.iova, "cpu")
         if d.reason in BAD_WALK_REASONS:
             return self.finding(K.BAD_WALK, d.reason, d.lvl, rec,
                                 f"{when}, the SMMU walk of {d.iova:#x} hits a {d.reason} page",
                                 iova=d.iova, walk_mem=mem.describe(), walk_cpu=cpu.describe())
-        return self.finding(K.STALE_READ, "-", d.lvl, rec,
+        return self.finding(K.STALE_READ, where, d.lvl, rec,
                             f"{when}, the SMMU reads a stale L{d.lvl} entry for {d.iova:#x}",
                             iova=d.iova, walk_mem=mem.describe(), walk_cpu=cpu.describe())
 

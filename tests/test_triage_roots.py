@@ -240,3 +240,16 @@ def test_primaries_and_signatures_are_stable_across_hash_seeds():
              for g in group_findings(run_scenario(load_input(f), V1).findings)] for f in files]
     assert here == outs[0]
     assert all("0x" not in sig for run in here for g in run for sig in [g[0], *g[1]])
+
+
+def test_a_synced_range_past_the_ias_is_a_cause_of_its_own():
+    # v1 at the top level (4K, ias 48, L0): sync_idx_end = (0 + 0xffffffffffe11000 + 2^39 - 4K)
+    # mod 2^64 >> 39 = 0x7fffe10000 >> 39 = 0 = sync_idx_start, so the walk visits nothing and
+    # the page mapped without sync stays stale: an overflow of the range arithmetic, in any
+    # class, not problem 1 or 2 of findings.md (which keep their `-|concat` / `-|small`)
+    res = _run("config fmt=arm64-s1 granule=4K ias=48 oas=48\n"
+               "map_nosync 0x0 0x0 4K\nsync 0x0 0xffffffffffe11000\n")
+    assert [(f.signature, f.level) for f in res.findings] == \
+        [("stale-read|v1|past-ias|-|-", "L3")]
+    concat = run_scenario(load_input(CRASHES / "concat-pgd-page-boundary.ops"), V1)
+    assert group_findings(concat.findings)[0].primary.signature == "stale-read|v1|-|-|concat"
