@@ -104,11 +104,8 @@ def level_name(level: int, start_level: int) -> str:
 def config_class(world: World) -> str:
     """Coarse on purpose: the PGD's shape relative to a table page (small / exact / concat)
     and TTBR1 are what change how a walker indexes; format and granule only change the
-    numbers, so they stay out of the signature (one root cause, few buckets).  `/split`: the
-    6.12-and-older split of a block on a partial unmap, a kernel whose core behaves otherwise
-    (docs/findings.md §10), so that its stale reads stay apart from the sync walk's."""
+    numbers, so they stay out of the signature (one root cause, few buckets)."""
     g = world.geometry
     shape = ("exact" if g.pgd_bits == g.bits_per_level
              else "small" if g.pgd_bits < g.bits_per_level else "concat")
-    return shape + ("/ttbr1" if world.config.quirks & (1 << 5) else "") + \
-        ("/split" if world.config.split_blk_unmap else "")
+    return shape + ("/ttbr1" if world.config.quirks & (1 << 5) else "")

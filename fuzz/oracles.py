@@ -343,8 +343,8 @@ class Oracles:
             elif op.iova in self.synced:
                 cpu = self.var.smmu_walk(op.iova, "cpu")
                 if not walk.same_as(cpu):
-                    out.append(self.finding(
-                        K.STALE_READ, "-", walk.level, rec,
+                    out.append(self.finding(        # memory changed after a good sync
+                        K.STALE_READ, "smmu", walk.level, rec,
                         f"the SMMU read a stale entry for synced iova {op.iova:#x}",
                         walk_mem=walk.describe(), walk_cpu=cpu.describe()))
         return out
