@@ -25,7 +25,13 @@ from pathlib import Path
 
 from . import codec
 from .replay import load_input
-from .triage import atomic_write, clean_stale_temporaries, load_buckets
+from .triage import (
+    atomic_write,
+    bucket_census,
+    clean_stale_temporaries,
+    load_buckets,
+    secondary_lines,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = Path(__file__).resolve().parent / "target.py"
@@ -241,7 +247,9 @@ def _summary(workers, opt, start, seconds, before) -> dict:
         first = b["first_seen"]
         buckets.append({"signature": b["signature"], "kind": b["kind"], "count": b["count"],
                         "first_seen_s": None if first is None else round(first - start, 2),
-                        "reproducer": b["reproducer"], "new": b["signature"] not in before})
+                        "reproducer": b["reproducer"], "new": b["signature"] not in before,
+                        "secondaries": [{"signature": x["signature"], "count": x["count"]}
+                                        for x in b["secondaries"]]})
     buckets.sort(key=lambda b: (b["first_seen_s"] is None, b["first_seen_s"] or 0))
     first_by_kind: dict[str, float] = {}
     for b in buckets:
@@ -257,11 +265,13 @@ def _summary(workers, opt, start, seconds, before) -> dict:
 def _table(summary: dict, out) -> None:
     print(f"\n{summary['execs']} execs in {summary['seconds']} s "
           f"({summary['exec_per_sec']} exec/s over {summary['jobs']} worker(s)); "
-          f"{len(summary['buckets'])} bucket(s)", file=out)
+          f"{bucket_census(summary['buckets'])}", file=out)
     if summary["buckets"]:
         print(f"{'kind':<22} {'count':>7} {'first(s)':>9}  signature", file=out)
         for b in summary["buckets"]:
             first = "-" if b["first_seen_s"] is None else f"{b['first_seen_s']:.1f}"
             print(f"{b['kind']:<22} {b['count']:>7} {first:>9}  {b['signature']}", file=out)
             print(f"{'':<42}{b['reproducer']}", file=out)
+            for line in secondary_lines(b, 42):
+                print(line, file=out)
     out.flush()

@@ -111,7 +111,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 def cmd_triage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fuzz.triage import scan_buckets
+    from fuzz.triage import scan_buckets, secondary_lines
 
     root = Path(args.dir)
     if not root.is_dir():
@@ -133,6 +133,8 @@ def cmd_triage(args: argparse.Namespace) -> int:
         for b in sorted(buckets, key=lambda b: (b["kind"], -b["count"], b["signature"])):
             print(f"{b['kind']:<22} {b['count']:>7}  {b['signature']}")
             print(f"{'':<32}{b['reproducer']}")
+            for line in secondary_lines(b, 32):
+                print(line)
     if scan.problems:
         return EXIT_BAD_INPUT
     return EXIT_FINDINGS if buckets else EXIT_OK

@@ -1,7 +1,9 @@
 """Findings: the fixed vocabulary of design §5 and their stable one-line signatures.
 
 A signature is `kind|variant|where|level|config-class`.  It must not depend on addresses, op
-indices, process or hash seed, so that one root cause lands in one bucket across runs.
+indices, process or hash seed, so that one root cause lands in one bucket across runs.  Fields
+that only say how a cause happened to show, not what the cause is, are `-` for some kinds
+(`Finding.signature`; docs/oracles.md, "Signatures").
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ def is_crash(kind: str, strict: bool = False) -> bool:
     efficiency with --strict, upstream never (it is not the variant's)."""
     return kind in CORRECTNESS_KINDS or (strict and kind in EFFICIENCY_KINDS)
 
+#: Kinds whose signature leaves the level out: the level a stale walk differs at is the level
+#: the mapping happened to end at (a block, a table's leaves), whatever left it uncleaned.
+SIGNATURE_WITHOUT_LEVEL = (STALE_READ,)
+#: Kinds whose signature leaves the config class out: error propagation does not depend on the
+#: table's shape, and a WARN's site already names the check that fired.
+SIGNATURE_WITHOUT_CLASS = (LOST_ERROR, CONTINUED_AFTER_ERROR, WARN)
+
 
 @dataclass
 class Finding:
@@ -54,10 +63,25 @@ class Finding:
     op_index: int
     message: str
     detail: dict = field(default_factory=dict)
+    #: the PGD's level: the signature counts levels from it (`level_name`)
+    start_level: int | None = None
 
     @property
     def signature(self) -> str:
-        return "|".join((self.kind, self.variant, self.where, self.level, self.config_class))
+        where, level, cclass = self.where, self.level, self.config_class
+        if level.startswith("L") and self.start_level is not None:
+            level = level_name(int(level[1:]), self.start_level)
+        if self.kind in SIGNATURE_WITHOUT_LEVEL:
+            level = "-"
+        if self.kind in SIGNATURE_WITHOUT_CLASS:
+            cclass = "-"
+        if self.kind == FOREIGN_WALK and self.detail.get("request", {}).get("size") == 0:
+            # a walk on an empty request is wrong wherever it goes: one cause in every config
+            where, level, cclass = f"{where}:empty", "-", "-"
+        if self.kind == STALE_READ and where == "past-ias":
+            # a synced range running past the top of the table: its arithmetic, not the shape
+            cclass = "-"
+        return "|".join((self.kind, self.variant, where, level, cclass))
 
     @property
     def bucket(self) -> str:
@@ -81,6 +105,14 @@ class Finding:
 
 def signature_hash(signature: str) -> str:
     return hashlib.sha1(signature.encode()).hexdigest()[:12]
+
+
+def level_name(level: int, start_level: int) -> str:
+    """A signature's level, counted from the PGD's: `top` (the start level), `top+1`, ...
+    What a walker does at a level depends on where that level sits under the PGD, not on its
+    number (one root cause shows at L1 under a level-0 PGD and at L2 under a level-1 one)."""
+    rel = level - start_level
+    return "top" if rel == 0 else f"top{rel:+d}"
 
 
 def config_class(world: World) -> str:

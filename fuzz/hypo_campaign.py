@@ -3,8 +3,9 @@
 The baseline for the Atheris campaigns: the same op language, the same structured strategies
 (`fuzz.strategies`), the same executor and oracles, but no coverage guidance, no corpus and no
 custom mutator; only Hypothesis's own generation from a seed.  It records, per finding kind, the
-time and the number of executions to the first finding, and per signature a bucket (count, first
-time, the first scenario's text as reproducer), in the shape of the Atheris campaign's
+time and the number of executions to the first finding, and per primary signature a bucket
+(count, first time, the first scenario's text as reproducer, the secondary signatures with their
+counts: `fuzz.triage.group_findings`, as in a campaign), in the shape of the Atheris campaign's
 `summary.json` so the two can be set side by side.
 
 Hypothesis has no time limit of its own: the test body raises `_TimeUp` once the time is spent,
@@ -29,6 +30,7 @@ from .executor import run_scenario
 from .findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS
 from .ops import format_scenario
 from .strategies import scenarios
+from .triage import bucket_census, group_findings
 
 
 class _TimeUp(Exception):
@@ -43,6 +45,7 @@ class Bucket:
     first_seen_s: float = 0.0
     first_exec: int = 0
     reproducer: str = ""
+    secondaries: dict[str, int] = field(default_factory=dict)   # signature -> count
 
 
 @dataclass
@@ -55,27 +58,26 @@ class HypoCampaign:
     elapsed: float = 0.0
     buckets: dict[str, Bucket] = field(default_factory=dict)
 
-    def first_by_kind(self) -> dict[str, Bucket]:
-        """The earliest bucket of each kind, in the order the kinds were first reached."""
-        out: dict[str, Bucket] = {}
-        for b in sorted(self.buckets.values(), key=lambda b: b.first_exec):
-            out.setdefault(b.kind, b)
-        return out
+    #: per kind: [seconds, execution] of its first finding (primary or secondary) and the
+    #: number of findings of that kind
+    kinds: dict[str, list] = field(default_factory=dict)
 
     def summary(self) -> dict:
-        firsts = self.first_by_kind()
+        firsts = sorted(self.kinds.items(), key=lambda kv: kv[1][1])
         return {
             "engine": "hypothesis", "variant": self.variant, "seed": self.seed,
             "max_ops": self.max_ops, "execs": self.execs,
             "exec_per_sec": round(self.execs / self.elapsed, 1) if self.elapsed else 0.0,
             "seconds": round(self.elapsed, 1),
-            "first_by_kind": {k: round(b.first_seen_s, 2) for k, b in firsts.items()},
-            "first_exec_by_kind": {k: b.first_exec for k, b in firsts.items()},
-            "count_by_kind": {k: sum(b.count for b in self.buckets.values() if b.kind == k)
-                              for k in ALL_KINDS if k in firsts},
+            "first_by_kind": {k: round(v[0], 2) for k, v in firsts},
+            "first_exec_by_kind": {k: v[1] for k, v in firsts},
+            "count_by_kind": {k: self.kinds[k][2] for k in ALL_KINDS if k in self.kinds},
             "buckets": [{"signature": b.signature, "kind": b.kind, "count": b.count,
                          "first_seen_s": round(b.first_seen_s, 2), "first_exec": b.first_exec,
-                         "reproducer": b.reproducer}
+                         "reproducer": b.reproducer,
+                         "secondaries": [{"signature": k, "count": n} for k, n in
+                                         sorted(b.secondaries.items(),
+                                                key=lambda kv: (-kv[1], kv[0]))]}
                         for b in sorted(self.buckets.values(), key=lambda b: b.first_exec)],
         }
 
@@ -95,16 +97,23 @@ def run_hypothesis_campaign(variant: Variant, seconds: float, seed: int = 0, max
         res = run_scenario(sc, variant)
         camp.execs += 1
         t = now - start
-        for f in res.findings:
-            b = camp.buckets.get(f.signature)
-            if b is None:
-                new_kind = all(x.kind != f.kind for x in camp.buckets.values())
-                b = camp.buckets[f.signature] = Bucket(f.signature, f.kind, 0, t, camp.execs,
-                                                       format_scenario(sc))
-                if new_kind and not quiet:
+        for f in res.findings:              # time to each kind: every finding counts
+            k = camp.kinds.get(f.kind)
+            if k is None:
+                k = camp.kinds[f.kind] = [t, camp.execs, 0]
+                if not quiet:
                     print(f"[{t:7.2f}s] exec {camp.execs:>7}  first {f.kind:<22} {f.signature}",
                           file=out, flush=True)
+            k[2] += 1
+        for g in group_findings(res.findings):       # one bucket per root cause, as triage
+            f = g.primary
+            b = camp.buckets.get(f.signature)
+            if b is None:
+                b = camp.buckets[f.signature] = Bucket(f.signature, f.kind, 0, t, camp.execs,
+                                                       format_scenario(sc))
             b.count += 1
+            for x in g.secondaries:
+                b.secondaries[x.signature] = b.secondaries.get(x.signature, 0) + 1
 
     test = settings(database=None, deadline=None, derandomize=False, max_examples=10**9,
                     phases=[Phase.generate], verbosity=Verbosity.quiet,
@@ -125,7 +134,7 @@ def print_summary(camp: HypoCampaign, out=None) -> None:
     out = out or sys.stdout
     s = camp.summary()
     print(f"\n{s['execs']} execs in {s['seconds']} s ({s['exec_per_sec']} exec/s, Hypothesis "
-          f"only, seed {camp.seed}); {len(s['buckets'])} bucket(s), "
+          f"only, seed {camp.seed}); {bucket_census(s['buckets'])}; "
           f"{len(s['first_by_kind'])} kind(s)", file=out)
     if s["first_by_kind"]:
         print(f"{'kind':<22} {'first(s)':>9} {'at exec':>8} {'count':>7} {'buckets':>8}",

@@ -27,6 +27,7 @@ from model.config import QUIRK_BITS
 from . import ops as O
 from .executor import RunResult, run_scenario
 from .findings import Finding
+from .triage import group_findings
 
 #: Replays one minimisation may spend (cache hits are free).
 DEFAULT_MAX_REPLAYS = 3000
@@ -37,11 +38,18 @@ class BudgetExhausted(Exception):
 
 
 def default_signature(findings: list[Finding]) -> str | None:
-    """The first correctness finding's signature, else the first finding's, else None."""
-    for f in findings:
-        if f.correctness:
-            return f.signature
-    return findings[0].signature if findings else None
+    """The signature of the run's correctness primary (its first correctness finding, the one
+    whose bucket a campaign opens), else of its first primary of another category, else None."""
+    groups = group_findings(findings)
+    for g in groups:
+        if g.primary.correctness:
+            return g.primary.signature
+    return groups[0].primary.signature if groups else None
+
+
+def is_primary(signature: str, findings: list[Finding]) -> bool:
+    """Whether `signature` is a primary of this run (it opens or counts in its own bucket)."""
+    return any(g.primary.signature == signature for g in group_findings(findings))
 
 
 @dataclass
@@ -61,9 +69,14 @@ class MinimizeResult:
 
 
 class Minimizer:
-    def __init__(self, variant: Variant, signature: str, max_replays: int = DEFAULT_MAX_REPLAYS):
+    """`as_primary`: the signature must stay the run's primary (first of its category), so that
+    the result lands in the same bucket as the input; else it only has to be reported."""
+
+    def __init__(self, variant: Variant, signature: str, max_replays: int = DEFAULT_MAX_REPLAYS,
+                 as_primary: bool = False):
         self.variant = variant
         self.signature = signature
+        self.as_primary = as_primary
         self.max_replays = max_replays
         self.replays = 0
         self.cache: dict[str, bool] = {}
@@ -78,6 +91,8 @@ class Minimizer:
         """Whether the property kept while shrinking holds: here, that the replay still
         reports the signature (fidelity keeps a model-vs-C difference instead)."""
         res = run_scenario(sc, self.variant)
+        if self.as_primary:
+            return is_primary(self.signature, res.findings)
         return any(f.signature == self.signature for f in res.findings)
 
     def interesting(self, sc: O.Scenario) -> bool:
@@ -257,8 +272,9 @@ def config_candidates(c: Config) -> Iterator[Config]:
 
 def minimize(sc: O.Scenario, variant: Variant, signature: str | None = None,
              max_replays: int = DEFAULT_MAX_REPLAYS) -> MinimizeResult:
-    """Minimise `sc` keeping `signature` (default: `default_signature` of its replay).
-    Raises ValueError when the replay does not report the signature."""
+    """Minimise `sc` keeping `signature` (default: `default_signature` of its replay): as the
+    run's primary when it is one in `sc`, else only reported.  Raises ValueError when the replay
+    does not report the signature."""
     first = run_scenario(sc, variant)
     if first.config_error:
         raise ValueError(f"the kernel refuses this configuration: {first.config_error}")
@@ -271,7 +287,9 @@ def minimize(sc: O.Scenario, variant: Variant, signature: str | None = None,
         raise ValueError(f"variant {variant.name} does not report {signature!r} on this input"
                          + (f" (it reports: {', '.join(dict.fromkeys(have))})" if have else
                             " (it reports nothing)"))
-    m = Minimizer(variant, signature, max_replays)
+    # a primary stays the primary (the result reproduces the bucket); a secondary asked for by
+    # name only has to stay reported (shrinking usually removes its cause)
+    m = Minimizer(variant, signature, max_replays, is_primary(signature, first.findings))
     best, exhausted = m.minimize(sc)
     return MinimizeResult(sc, best, signature, m.replays, exhausted, m.run(best))
 

@@ -104,7 +104,8 @@ class Oracles:
                 **detail) -> Finding:
         lvl = "-" if level is None else f"L{level}"
         return Finding(kind, self.variant, where, lvl, self.cclass,
-                       -1 if rec is None else rec.index, message, detail)
+                       -1 if rec is None else rec.index, message, detail,
+                       self.var.geometry.start_level)
 
     # -- the per-op pipeline ---------------------------------------------------------------
 
@@ -401,10 +402,14 @@ class Oracles:
             # returns success has synced every IOVA of it the hardware can translate
             size = _s64(v.ret) if isinstance(op, O.MapSg) else op.size
             pieces = request_pieces(op.iova, size)
-            for lo, hi in clip_pieces(pieces, self.region):
+            translatable = clip_pieces(pieces, self.region)
+            # a range running past the IAS (or past 2^64) is a cause of its own (an overflow)
+            where = "past-ias" if translatable != pieces else "-"
+            for lo, hi in translatable:
                 d = self.var.first_divergence(lo, hi - lo + 1)
                 if d is not None:
-                    out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}"))
+                    out.append(self._divergence_finding(rec, d, f"after a successful {op.kind}",
+                                                        where))
                     break
             for lo, hi in pieces:
                 self.synced.add(lo, hi + 1)
@@ -424,20 +429,20 @@ class Oracles:
             elif op.iova in self.synced:
                 cpu = self.var.smmu_walk(op.iova, "cpu")
                 if not walk.same_as(cpu):
-                    out.append(self.finding(
-                        K.STALE_READ, "-", walk.level, rec,
+                    out.append(self.finding(        # memory changed after a good sync
+                        K.STALE_READ, "smmu", walk.level, rec,
                         f"the SMMU read a stale entry for synced iova {op.iova:#x}",
                         walk_mem=walk.describe(), walk_cpu=cpu.describe()))
         return out
 
-    def _divergence_finding(self, rec: OpRecord, d, when: str) -> Finding:
+    def _divergence_finding(self, rec: OpRecord, d, when: str, where: str = "-") -> Finding:
         mem = self.var.smmu_walk(d.iova, "mem")
         cpu = self.var.smmu_walk(d.iova, "cpu")
         if d.reason in BAD_WALK_REASONS:
             return self.finding(K.BAD_WALK, d.reason, d.lvl, rec,
                                 f"{when}, the SMMU walk of {d.iova:#x} hits a {d.reason} page",
                                 iova=d.iova, walk_mem=mem.describe(), walk_cpu=cpu.describe())
-        return self.finding(K.STALE_READ, "-", d.lvl, rec,
+        return self.finding(K.STALE_READ, where, d.lvl, rec,
                             f"{when}, the SMMU reads a stale L{d.lvl} entry for {d.iova:#x}",
                             iova=d.iova, walk_mem=mem.describe(), walk_cpu=cpu.describe())
 

@@ -11,6 +11,7 @@ from . import findings as K
 from .codec import decode
 from .executor import OpRecord, Outcome, RunResult, run_scenario
 from .ops import VERSION_LINE, OpsSyntaxError, Scenario, parse_scenario
+from .triage import secondary_of
 
 
 def load_input(path: str | Path) -> Scenario:
@@ -86,7 +87,7 @@ def result_json(res: RunResult) -> dict:
            "config": {"fmt": c.fmt, "granule": c.granule, "ias": c.ias, "oas": c.oas,
                       "quirks": c.quirk_names(), "line": c.line, "concat": c.concat,
                       "enoent_bug": c.enoent_bug, "coherent_walk": c.coherent_walk},
-           "geometry": None, "ops": [], "findings": [f.as_json() for f in res.findings],
+           "geometry": None, "ops": [], "findings": findings_json(res.findings),
            "stats": None}
     if c.split_blk_unmap:          # only when set: the JSON of every other input is unchanged
         out["config"]["split_blk_unmap"] = True
@@ -98,6 +99,17 @@ def result_json(res: RunResult) -> dict:
     for rec in res.records:
         out["ops"].append({"index": rec.index, "text": rec.op.text(),
                            "reference": rec.ref.as_json(), "variant": rec.var.as_json()})
+    return out
+
+
+def findings_json(findings) -> list[dict]:
+    """design §6's findings, each with `primary` (whether it opens a bucket: the first of its
+    category in the run) and `secondary_of` (the signature of the primary that explains it, or
+    null), as `fuzz.triage` buckets them."""
+    out = []
+    for f, p in zip(findings, secondary_of(findings), strict=True):
+        out.append({**f.as_json(), "primary": p is None,
+                    "secondary_of": None if p is None else p.signature})
     return out
 
 
@@ -158,8 +170,9 @@ def format_trace(res: RunResult) -> str:
     lines.append(f"{len(correctness)} finding(s), "
                  f"{len(res.findings) - len(correctness) - len(upstream)} efficiency note(s)"
                  + (f", {len(upstream)} upstream finding(s)" if upstream else ""))
-    for f in res.findings:
-        lines.append(f"  {f.signature}  (op {f.op_index})")
+    for f, p in zip(res.findings, secondary_of(res.findings), strict=True):
+        lines.append(f"  {f.signature}  (op {f.op_index})" if p is None else
+                     f"    {f.signature}  (op {f.op_index}; secondary of {p.signature})")
     return "\n".join(lines) + "\n"
 
 

@@ -1,9 +1,22 @@
-"""Buckets on disk: one folder per distinct finding signature.
+"""Buckets on disk: one folder per root cause, named by its primary finding's signature.
 
     <crashes>/<kind>/<signature-hash>/input.bin   the input as found (binary form)
                                      /input.ops   the same input as readable text
-                                     /report.txt  signature, variant, versions, trace
+                                     /report.txt  signature, variant, versions, the run's
+                                                  secondary findings, trace
     <crashes>/.counts/<worker>.json             {signature: [count, first_seen_unix]}
+    <crashes>/.counts/secondary/<worker>.json   {primary signature:
+                                                  {secondary signature: [count, first_seen_unix]}}
+
+One bucket per root cause (`group_findings`): of each run, the first finding of each category
+(correctness, efficiency, upstream), by op index and then in the oracles' order, is the
+*primary*; the later findings of the same category in that run are its *secondaries* (a lost
+error that makes a stale read that makes an out-of-bounds access is one bucket).  Only
+primaries open buckets and are counted in `.counts/<worker>.json`; secondaries are listed in the
+report of the bucket that opened, and counted per primary in `.counts/secondary/`, so that every
+secondary ever seen shows up in `triage` and in the campaign's table.  Counts files written
+before this (every finding counted under its own signature) read the same way; readers that
+know nothing of secondaries never look into the subfolder.
 
 Crash safety (a worker may be killed with SIGKILL at any instruction):
 
@@ -34,7 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import codec
-from .findings import ALL_KINDS, Finding, signature_hash
+from .findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS, Finding, signature_hash
 from .ops import format_scenario
 
 VERSION = "iopgfuzz 0.1.0"
@@ -42,6 +55,8 @@ BUCKET_FILES = ("input.bin", "input.ops", "report.txt")
 #: The first lines of report.txt, in this order.
 REPORT_HEADER = ("signature", "kind", "variant")
 _TEMP = re.compile(r"^\..*\.(\d+)\.(tmp|old)$")
+#: Under `.counts/`: the secondaries' counts, per primary signature.
+SECONDARY_DIR = "secondary"
 
 
 def _fsync_dir(path: Path) -> None:
@@ -126,6 +141,52 @@ def clean_stale_temporaries(root: Path, depth: int = 3) -> list[Path]:
     return removed
 
 
+#: Findings of these categories never explain each other: each has its own primary per run.
+CORRECTNESS, EFFICIENCY, UPSTREAM = "correctness", "efficiency", "upstream"
+#: The reference's own misbehaviour (fuzz.findings.UPSTREAM_KINDS) is a category of its own,
+#: so that it neither hides nor is hidden by the variant's.
+
+
+def category(kind: str) -> str:
+    if kind in EFFICIENCY_KINDS:
+        return EFFICIENCY
+    return UPSTREAM if kind in UPSTREAM_KINDS else CORRECTNESS
+
+
+@dataclass
+class Group:
+    """One root cause of a run: the primary finding and the later findings it explains."""
+
+    primary: Finding
+    secondaries: list[Finding] = field(default_factory=list)
+
+
+def group_findings(findings: list[Finding]) -> list[Group]:
+    """The findings of one run, one group per category: the first finding of the category (by
+    op index, then the order the oracles reported them in) is the primary, every later one of
+    the same category is its secondary.  Groups come in the order of their primaries."""
+    order = sorted(range(len(findings)), key=lambda i: (findings[i].op_index, i))
+    groups: dict[str, Group] = {}
+    for i in order:
+        f = findings[i]
+        g = groups.get(category(f.kind))
+        if g is None:
+            groups[category(f.kind)] = Group(f)
+        else:
+            g.secondaries.append(f)
+    return list(groups.values())
+
+
+def secondary_of(findings: list[Finding]) -> list[Finding | None]:
+    """Per finding (same order): None for a primary, else the primary it is a secondary of."""
+    out: dict[int, Finding | None] = {}
+    for g in group_findings(findings):
+        out[id(g.primary)] = None
+        for s in g.secondaries:
+            out[id(s)] = g.primary
+    return [out[id(f)] for f in findings]
+
+
 def bucket_dir(root: Path, f: Finding) -> Path:
     return root / f.kind / signature_hash(f.signature)
 
@@ -137,13 +198,14 @@ def versions() -> str:
 
 
 class Triage:
-    """Per-process bucket bookkeeping; `record` returns the findings that opened new buckets."""
+    """Per-process bucket bookkeeping; `record` returns the primaries that opened new buckets."""
 
     def __init__(self, root: Path, worker: str | None = None):
         self.root = Path(root)
         # the start time keeps a later worker that reuses the PID from overwriting the counts
         self.worker = worker or f"{platform.node()}-{os.getpid()}-{int(time.time())}"
         self.counts: dict[str, list] = {}
+        self.secondary: dict[str, dict[str, list]] = {}
         self.known = {p.name for p in self.root.glob("*/*")
                       if not p.name.startswith(".") and (p / "report.txt").exists()}
         self._last_flush = 0.0
@@ -152,23 +214,30 @@ class Triage:
         """`trace` is the report's trace text, or a function giving it (called only when a new
         bucket is written, so known findings cost no formatting)."""
         new = []
-        for f in res.findings:
-            c = self.counts.setdefault(f.signature, [0, time.time()])
-            c[0] += 1
+        now = time.time()
+        for g in group_findings(res.findings):
+            f = g.primary
+            self.counts.setdefault(f.signature, [0, now])[0] += 1
+            if g.secondaries:
+                per = self.secondary.setdefault(f.signature, {})
+                for s in g.secondaries:
+                    per.setdefault(s.signature, [0, now])[0] += 1
             h = signature_hash(f.signature)
             if h in self.known or (bucket_dir(self.root, f) / "report.txt").exists():
                 self.known.add(h)           # (another worker may have opened it meanwhile)
                 continue
             self.known.add(h)
-            if self.write_bucket(data, res, f, trace) is not None:
+            if self.write_bucket(data, res, f, trace, g.secondaries) is not None:
                 new.append(f)
         if time.time() - self._last_flush > 5 or new:
             self.flush()
         return new
 
-    def write_bucket(self, data: bytes, res, f: Finding, trace) -> Path | None:
-        """Write the bucket of `f` in one step.  Returns its folder, or None when another
-        worker's bucket for the same signature got there first."""
+    def write_bucket(self, data: bytes, res, f: Finding, trace,
+                     secondaries: list[Finding] = ()) -> Path | None:
+        """Write the bucket of the primary `f` (with the run's `secondaries` of it) in one
+        step.  Returns its folder, or None when another worker's bucket for the same signature
+        got there first."""
         d = bucket_dir(self.root, f)
         sc = res.scenario
         text = format_scenario(sc, {f.op_index: f"{f.kind}: {f.message}"}
@@ -177,6 +246,12 @@ class Triage:
                   f"op: {f.op_index}", f"message: {f.message}", f"versions: {versions()}",
                   f"found: {time.strftime('%Y-%m-%d %H:%M:%S')}",
                   f"replay: python -m fuzz replay {d / 'input.ops'} --variant {res.variant}", ""]
+        if secondaries:
+            report.append(f"secondary findings of this run ({len(secondaries)}; the primary "
+                          "explains them, they open no bucket; `python -m fuzz triage` counts "
+                          "them over all runs):")
+            report += [f"  {s.signature}  (op {s.op_index}): {s.message}" for s in secondaries]
+            report.append("")
         if callable(trace):
             trace = trace()
         if trace:
@@ -207,6 +282,9 @@ class Triage:
 
     def flush(self) -> None:
         self._last_flush = time.time()
+        if self.secondary:              # first: a kill in between loses no secondary's count
+            atomic_write(self.root / ".counts" / SECONDARY_DIR / f"{self.worker}.json",
+                         json.dumps(self.secondary))
         atomic_write(self.root / ".counts" / f"{self.worker}.json", json.dumps(self.counts))
 
 
@@ -295,9 +373,10 @@ class Scan:
 
 
 def scan_buckets(root: Path) -> Scan:
-    """Every bucket of `root` with its total count over all workers.  Hidden names (the
-    temporaries of interrupted writes) are not buckets; a folder without report.txt is
-    incomplete and ignored; a bucket that is damaged in any other way is a problem."""
+    """Every bucket of `root` with its total count over all workers and its secondary
+    signatures (`secondaries`: [{signature, count, first_seen}], most counted first).  Hidden
+    names (the temporaries of interrupted writes) are not buckets; a folder without report.txt
+    is incomplete and ignored; a bucket that is damaged in any other way is a problem."""
     root = Path(root)
     scan = Scan()
     totals: dict[str, list] = {}
@@ -313,6 +392,22 @@ def scan_buckets(root: Path) -> Scan:
         except (ValueError, TypeError, AttributeError, OSError) as e:
             scan.problems.append(Problem(p, f"unreadable counts file ({e}); its counts are "
                                             "left out"))
+    secondary: dict[str, dict[str, list]] = {}
+    for p in sorted((root / ".counts" / SECONDARY_DIR).glob("*.json")):
+        if p.name.startswith("."):
+            continue
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+            rows = [(prim, sig, int(n), first) for prim, per in doc.items()
+                    for sig, (n, first) in per.items()]
+        except (ValueError, TypeError, AttributeError, OSError) as e:
+            scan.problems.append(Problem(p, f"unreadable counts file of secondary findings "
+                                            f"({e}); its counts are left out"))
+            continue
+        for prim, sig, n, first in rows:
+            t = secondary.setdefault(prim, {}).setdefault(sig, [0, first])
+            t[0] += n
+            t[1] = min(t[1], first)
     for kind in sorted(ALL_KINDS):
         for d in sorted((root / kind).glob("*")):
             if d.name.startswith(".") or not d.is_dir():
@@ -327,12 +422,34 @@ def scan_buckets(root: Path) -> Scan:
             fields, _ = read_report(d / "report.txt")
             sig = fields["signature"]
             n, first = totals.get(sig, [1, None])
+            secs = sorted(secondary.get(sig, {}).items(), key=lambda kv: (-kv[1][0], kv[0]))
             scan.buckets.append({"signature": sig, "kind": fields["kind"], "count": n,
                                  "first_seen": first, "reproducer": str(d / "input.ops"),
-                                 "variant": fields["variant"]})
+                                 "variant": fields["variant"],
+                                 "secondaries": [{"signature": s2, "count": c2, "first_seen": f2}
+                                                 for s2, (c2, f2) in secs]})
     return scan
 
 
 def load_buckets(root: Path) -> list[dict]:
-    """Every complete bucket with its total count over all workers."""
+    """Every complete bucket with its total count over all workers (and its secondaries)."""
     return scan_buckets(root).buckets
+
+
+def secondary_lines(bucket: dict, indent: int) -> list[str]:
+    """The table rows of a bucket's secondary signatures, for `triage` and the campaign."""
+    return [f"{'':<{indent}}+ secondary {s['count']:>6}x  {s['signature']}"
+            for s in bucket.get("secondaries", ())]
+
+
+
+def bucket_census(buckets: list[dict]) -> str:
+    """"N bucket(s) (C correctness, E efficiency); S secondary signature(s) in them"."""
+    n = {c: sum(category(b["kind"]) == c for b in buckets)
+         for c in (CORRECTNESS, EFFICIENCY, UPSTREAM)}
+    parts = [f"{n[CORRECTNESS]} correctness", f"{n[EFFICIENCY]} efficiency"]
+    if n[UPSTREAM]:
+        parts.append(f"{n[UPSTREAM]} upstream")
+    secs = sum(len(b.get("secondaries", ())) for b in buckets)
+    return (f"{len(buckets)} bucket(s) ({', '.join(parts)}); {secs} secondary signature(s) "
+            "in them")

@@ -215,7 +215,7 @@ def test_triage_names_a_damaged_bucket_and_exits_2(case, tmp_path, capsys):
 def test_triage_ignores_incomplete_buckets_and_temporaries(tmp_path, capsys):
     root = tmp_path / "crashes"
     d = _bucket(root)
-    sig = "stale-read|v1|-|L1|concat"
+    sig = "stale-read|v1|-|-|concat"
     assert d.name == signature_hash(sig)
     # an interrupted write of the old kind (no report.txt) and of the new (hidden folder), and
     # the temporaries of interrupted counts and summary writes
@@ -235,7 +235,8 @@ def test_triage_ignores_incomplete_buckets_and_temporaries(tmp_path, capsys):
 
 
 def _count(out: str, sig: str) -> int:
-    (line,) = [ln for ln in out.splitlines() if ln.endswith(f"  {sig}")]
+    (line,) = [ln for ln in out.splitlines() if ln.endswith(f"  {sig}")
+               and "+ secondary" not in ln]           # (the same stale read again, later)
     return int(line.split()[1])
 
 
@@ -243,14 +244,14 @@ def test_triage_names_an_unreadable_counts_file(tmp_path, capsys):
     root = tmp_path / "crashes"
     _bucket(root)
     assert main(["triage", str(root)]) == 1
-    before = _count(capsys.readouterr().out, "stale-read|v1|-|L1|concat")
+    before = _count(capsys.readouterr().out, "stale-read|v1|-|-|concat")
     bad = root / ".counts" / "other.json"
-    bad.write_text('{"stale-read|v1|-|L1|concat": [3, ')
+    bad.write_text('{"stale-read|v1|-|-|concat": [3, ')
     assert main(["triage", str(root)]) == 2
     assert f"error: {bad}: unreadable counts file" in capsys.readouterr().err
-    bad.write_text(json.dumps({"stale-read|v1|-|L1|concat": [3, 1.0]}))
+    bad.write_text(json.dumps({"stale-read|v1|-|-|concat": [3, 1.0]}))
     assert main(["triage", str(root)]) == 1
-    assert _count(capsys.readouterr().out, "stale-read|v1|-|L1|concat") == before + 3
+    assert _count(capsys.readouterr().out, "stale-read|v1|-|-|concat") == before + 3
 
 
 # --- outputs and campaign folders ------------------------------------------------------------

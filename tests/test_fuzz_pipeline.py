@@ -71,26 +71,34 @@ def test_mutator_and_crossover_always_give_decodable_inputs_within_size():
         pool[i % 30] = out
 
 
-def test_triage_opens_one_bucket_per_signature_and_counts_across_workers(tmp_path):
+def test_triage_opens_one_bucket_per_root_cause_and_counts_across_workers(tmp_path):
+    # the map leaves PGD entry 512 stale (op 0), and the SMMU then reads it (op 1): one stale
+    # read found twice, so one bucket whose secondary is the SMMU's read at op 1
     path = ROOT / "crashes/v1/concat-pgd-page-boundary.ops"
     sc = load_input(path)
     res = run_scenario(sc, get_variant("v1"))
-    sigs = {f.signature for f in res.findings}
+    sig, later = "stale-read|v1|-|-|concat", "stale-read|v1|smmu|-|concat"
+    assert [(f.signature, f.op_index) for f in res.findings] == [(sig, 0), (later, 1)]
     a, b = Triage(tmp_path, "a"), Triage(tmp_path, "b")
-    assert {f.signature for f in a.record(b"", res)} == sigs
+    assert [(f.signature, f.op_index) for f in a.record(b"", res)] == [(sig, 0)]
     assert a.record(b"", res) == []                 # same process: only counted
     assert b.record(b"", res) == []                 # another worker sees the bucket on disk
     a.flush()
     b.flush()
-    buckets = load_buckets(tmp_path)
-    assert {x["signature"] for x in buckets} == sigs
-    per_sig = {f.signature: 0 for f in res.findings}
-    for f in res.findings:
-        per_sig[f.signature] += 1
-    for x in buckets:                               # 2 records in a, 1 in b
-        assert x["count"] == 3 * per_sig[x["signature"]]
-        assert O.parse_scenario(Path(x["reproducer"]).read_text()) == sc
+    (x,) = load_buckets(tmp_path)
+    assert x["signature"] == sig
+    assert x["count"] == 3                          # 3 runs: 2 recorded in a, 1 in b
+    assert x["secondaries"] == [{"signature": later, "count": 3, "first_seen": ANY_FLOAT}]
+    assert O.parse_scenario(Path(x["reproducer"]).read_text()) == sc
     assert not list(tmp_path.rglob("*.tmp"))        # nothing half-written left behind
+
+
+class _AnyFloat:
+    def __eq__(self, other):
+        return isinstance(other, float)
+
+
+ANY_FLOAT = _AnyFloat()
 
 
 def _seed_dir(tmp_path: Path, names) -> Path:

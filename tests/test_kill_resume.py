@@ -273,7 +273,7 @@ def test_campaign_start_cleans_up_after_a_killed_run(tmp_path):
     stale[2].write_text("{")
     live = crashes / f".summary.json.{os.getppid()}.tmp"     # a live process's: left alone
     live.write_text("{")
-    old = crashes / "stale-read" / "d1a46c5e1ab9"            # stale-read|v1|-|L1|concat
+    old = crashes / "stale-read" / "66f4856a7759"            # stale-read|v1|-|-|concat
     old.mkdir()
     (old / "input.bin").write_bytes(b"\x00")
     seeds.mkdir()

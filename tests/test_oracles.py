@@ -173,7 +173,7 @@ def test_stale_read_v1_concatenated_pgd():
     # once right after the map (range check) and once when the SMMU really walks 512G
     assert [(f.op_index, f.level) for f in stale] == [(0, "L1"), (1, "L1")]
     assert stale[0].detail["iova"] == 512 << 30
-    assert stale[0].signature == "stale-read|v1|-|L1|concat"
+    assert stale[0].signature == "stale-read|v1|-|-|concat"
     # entry 511 itself was cleaned: the walk of 511G is fine
     assert res.records[2].var.ret.ok
     assert not res.records[1].var.ret.ok
@@ -208,7 +208,7 @@ def test_bad_walk_garbage_table_pointer():
     assert {f.op_index for f in bad} == {0, 1}
     at_smmu = [f for f in bad if f.op_index == 1]
     assert at_smmu[0].where == "not-a-table" and at_smmu[0].level == "L1"
-    assert at_smmu[0].signature.startswith("bad-walk|broken-garbage-pointer|not-a-table|L1|")
+    assert at_smmu[0].signature.startswith("bad-walk|broken-garbage-pointer|not-a-table|top+1|")
 
 
 def test_bad_walk_quiet_with_correct_variant():
@@ -268,7 +268,7 @@ def test_foreign_walk_v1_small_pgd():
     fw = of_kind(res, K.FOREIGN_WALK)
     assert len(fw) == 1
     assert fw[0].where == "sync_map" and fw[0].level == "L1"
-    assert fw[0].signature == "foreign-walk|v1|sync_map|L1|small"
+    assert fw[0].signature == "foreign-walk|v1|sync_map|top+1|small"  # L1 under an L0 PGD
     # the last line read covers L1 entries 504..511 = [504G, 512G)
     assert "[0x7e00000000, 0x7fffffffff]" in fw[0].message
     rec = res.records[0].var
@@ -295,7 +295,7 @@ def test_warn_v1_ttbr1_iaext():
     warns = of_kind(res, K.WARN)
     assert [f.where for f in warns] == ["arm_lpae_iotlb_sync_map:iaext"]
     assert warns[0].signature == \
-        "warn|v1|arm_lpae_iotlb_sync_map:iaext|-|exact/ttbr1"
+        "warn|v1|arm_lpae_iotlb_sync_map:iaext|-|-"
     assert res.records[0].var.ret == 0
 
 
