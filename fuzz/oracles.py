@@ -167,8 +167,10 @@ class Oracles:
         self.tainted = bool(what)
         if not what:
             return []
+        # the variant refused (an errno), or its core's unwind of the refusal met a BUG_ON
+        # (upstream's unmap of such a range can): the same unwind on the reference
         if (isinstance(rec.op, MAPPING_OPS) and self._succeeded(rec.op, r.ret)
-                and not self._succeeded(rec.op, rec.var.ret) and not rec.var.crashed
+                and (rec.var.crashed or not self._succeeded(rec.op, rec.var.ret))
                 and not self._sync_fired(rec)):      # (errors() replayed that unwind already)
             self._mirror_unwind(rec)
         seen = sorted(set(what), key=lambda w: (UPSTREAM_PRECEDENCE.index(w.split(":")[0]), w))

@@ -247,3 +247,18 @@ def test_ttbr1_range_that_comes_round_without_the_wrapped_part_is_stale():
     res = run_scenario(parse_scenario(TTBR1_ROUND_TRIP), _Plugin("half", sync_first_piece_only))
     assert [f.kind for f in res.findings if f.op_index == 0 and f.kind != UPSTREAM] == \
         ["stale-read"]
+
+
+def test_a_refusal_whose_unwind_hits_the_cores_bug_is_not_the_variants():
+    """Found by a campaign against the validating walker: it refuses a wrapped map that
+    upstream "maps" through the pgcount truncation; the core's unwind (iommu_unmap of the
+    same wrapped range) then reaches BUG_ON in iommu_pgsize.  The same unwind on the reference
+    crashes the same way: upstream's, not the walker's."""
+    res = _run("""# iopgfuzz ops v1
+config fmt=arm64-s1 granule=4K ias=48 oas=48 quirks=none line=64
+map 0x1fffffff000 0xfffffff000 0xffffffffffe01000
+""", VALIDATING)
+    rec = res.records[0]
+    assert rec.var.crashed and "iommu_pgsize" in rec.var.crashed      # the core's unwind
+    assert rec.ref.crashed and "iommu_pgsize" in rec.ref.crashed      # the replayed one
+    assert _judged(res) == [], res.findings
