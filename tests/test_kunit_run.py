@@ -107,7 +107,7 @@ def test_every_export_ran(results):
 
 
 #: What the posted patch's failure must say: the SMMU-view check, the over-walk check
-STALE_MESSAGE = (r"the SMMU reads a stale entry for IOVA 0x[0-9a-f]+ at level \d: "
+STALE_MESSAGE = (r"the SMMU reads a stale entry for IOVA (0x[0-9a-f]+|0) at level \d: "
                  r"CPU entry 0x[0-9a-f]{16}, memory entry 0x[0-9a-f]{16}")
 OVERWALK_MESSAGE = (r"iotlb_sync_map\(0x[0-9a-f]+, (0x[0-9a-f]+|0)\) cleaned \d+ cache line\(s\) "
                     r"holding no entry of the range")
