@@ -22,6 +22,9 @@ PGCOUNT_TRUNCATION = "pgcount-truncation"
 #: U1, arm_lpae_map_pages / arm_lpae_unmap_pages test only the first IOVA against the IAS, so
 #: pages past it are written (or read) past a small PGD.
 END_UNCHECKED = "end-unchecked"
+#: U3, v6.17-v6.18.7: __arm_lpae_unmap returns (size_t)-ENOENT on a hole (fixed by 374e7af67d9d),
+#: which __iommu_unmap adds to what it unmapped (then iommu_pgsize's BUG_ON, or a bogus size).
+UNMAP_ERRNO = "unmap-errno"
 
 
 def upstream_causes(cfg, iova: int, pgsize: int, pgcount: int) -> list[tuple[str, str]]:
@@ -67,7 +70,11 @@ class SmmuDomainOps:
         if ops is None:
             return 0
         note_upstream_causes(domain, ops, iova, pgsize, pgcount, "unmap_pages")
-        return ops.unmap_pages(ops, iova, pgsize, pgcount, gather)
+        ret = ops.unmap_pages(ops, iova, pgsize, pgcount, gather)
+        if ret >> 63:                   # a size_t that is a negative errno
+            domain.events.record(UPSTREAM_CAUSE, UNMAP_ERRNO,
+                                 f"unmap_pages iova={iova:#x} returned {ret - (1 << 64)}")
+        return ret
 
     def iotlb_sync(self, domain, gather) -> None:
         """TLB invalidation: no effect on page-table memory; counted only."""

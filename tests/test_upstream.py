@@ -262,3 +262,26 @@ map 0x1fffffff000 0xfffffff000 0xffffffffffe01000
     assert rec.var.crashed and "iommu_pgsize" in rec.var.crashed      # the core's unwind
     assert rec.ref.crashed and "iommu_pgsize" in rec.ref.crashed      # the replayed one
     assert _judged(res) == [], res.findings
+
+
+@pytest.mark.parametrize(("name", "cause"), [("pgcount-truncation.ops", "pgcount-truncation"),
+                                             ("small-pgd-end-unchecked.ops", "end-unchecked"),
+                                             ("unmap-enoent-6.17.ops", "unmap-errno")])
+def test_each_upstream_reproducer_is_named_by_its_cause(name, cause):
+    """The root cause of each, from its arithmetic (the files' comments): a count above
+    INT_MAX; a last IOVA past the IAS; (size_t)-ENOENT from unmap_pages."""
+    from pathlib import Path
+
+    from fuzz.replay import load_input
+    path = Path(__file__).resolve().parent.parent / "crashes" / "upstream" / name
+    res = run_scenario(load_input(path), get_variant("fixed"))
+    assert {f.where for f in res.findings if f.kind == UPSTREAM} == {cause}
+
+
+def test_six_twelve_has_no_enoent_bug():
+    res = _run("""# iopgfuzz ops v1
+config fmt=arm64-s1 granule=4K ias=48 oas=48 line=64 enoent_bug=0
+map 0x8000000000 0x0 12K
+unmap 0x8000001000 12K
+""", "reference")
+    assert res.records[1].ref.ret == 0x2000 and not res.findings
