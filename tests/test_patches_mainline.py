@@ -1,10 +1,11 @@
-"""patches/mainline/: v2 1/2 rebased onto mainline context cannot drift from the 6.12 posting.
+"""patches/mainline/: v2 rebased onto mainline context cannot drift from the 6.12 posting.
 
 CI has only Debian's 6.12 tree, so the mainline variant is not built here (patches/README.md
 says how it was checked by hand).  What can be checked without a tree: both patches parse as
 unified diffs, the new code (the walker hunk of io-pgtable-arm.c) is byte-identical in the two,
 every other code line the mainline patch adds is one the 6.12 patch adds too, and the mainline
 patch drops exactly the 6.12-only changes: the split on unmap and arm_lpae_install_table().
+2/2 adds the same lines in both.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from cworld.patches import FilePatch, Hunk, is_comment_only, parse_patch
 
 ROOT = Path(__file__).resolve().parent.parent
 ARM_C = "drivers/iommu/io-pgtable-arm.c"
+SMMU_C = "drivers/iommu/arm/arm-smmu-v3/arm-smmu-v3.c"
 IO_PGTABLE_H = "include/linux/io-pgtable.h"
 WALKER = ("arm_lpae_sync_leaf_ptes(", "__arm_lpae_iotlb_sync_map(", "arm_lpae_iotlb_sync_map(")
 
@@ -49,12 +51,19 @@ def _added(h: Hunk) -> list[str]:
     return [ln[1:] for ln in h.lines if ln.startswith("+")]
 
 
-def test_the_mainline_patch_is_in_format_patch_form():
-    text = _one("mainline/v2-0001-*.patch").read_text()
-    assert text.startswith("From ") and "Subject: [PATCH v2 1/2]" in text
+@pytest.mark.parametrize("n", [1, 2])
+def test_the_mainline_patches_are_in_format_patch_form(n):
+    text = _one(f"mainline/v2-000{n}-*.patch").read_text()
+    assert text.startswith("From ") and f"Subject: [PATCH v2 {n}/2]" in text
     assert "Signed-off-by:" in text and "diff --git" in text
     notes = text.split("\n---\n", 1)[1].split("\ndiff --git", 1)[0]
     assert "Mainline variant" in notes and "rebased onto Linux" in notes
+
+
+def test_2_2_adds_the_same_lines():
+    old, new = (_files(_one(g))[SMMU_C] for g in ("v2-0002-*.patch", "mainline/v2-0002-*.patch"))
+    assert [_added(h) for h in old.hunks] == [_added(h) for h in new.hunks]
+    assert not [ln for h in old.hunks + new.hunks for ln in h.lines if ln.startswith("-")]
 
 
 def test_both_touch_the_same_two_files(series):
