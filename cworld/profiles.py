@@ -9,7 +9,7 @@ not changed on disk: the adjustment is made where the worlds are built.
 
 from __future__ import annotations
 
-from model.config import CONCAT_LEGACY, Config
+from model.config import CONCAT_LEGACY, CONCAT_MANDATORY, Config
 
 
 def parse_version(version: str | None) -> tuple[int, int, int]:
@@ -24,26 +24,24 @@ def parse_version(version: str | None) -> tuple[int, int, int]:
 
 
 def switches_for(version: str | None) -> dict:
-    """Config changes that make the model behave as the kernel `version` does."""
+    """The model's kernel-version switches as the kernel `version` has them: every switch, set
+    both ways, so that a scenario that pins one (`split=1` for 6.12, say) is modelled as that
+    tree behaves when it runs against it.  {} for an unknown version."""
     v = parse_version(version)
     if v == (0, 0, 0):
         return {}
-    changes: dict = {}
-    if v < (6, 13, 0):
+    return {
         # 33729a5fc0ca (v6.13) removed the split of a block on a partial unmap
-        changes["split_blk_unmap"] = True
-    if v < (6, 14, 0):
+        "split_blk_unmap": v < (6, 13, 0),
         # 4dcac8407fe1 (v6.14): the mandatory stage-2 concatenation rule
-        changes["concat"] = CONCAT_LEGACY
-    if not (6, 17, 0) <= v < (6, 18, 8):
+        "concat": CONCAT_LEGACY if v < (6, 14, 0) else CONCAT_MANDATORY,
         # __arm_lpae_unmap returned (size_t)-ENOENT for a hole from v6.17 until the fix
         # 374e7af67d9d (v6.19-rc, backported to v6.18.8)
-        changes["enoent_bug"] = False
-    if v < (6, 17, 0):
-        # no IO_PGTABLE_QUIRK_NO_WARN (v6.17); the quirk sets of v6.12 (6.13 to 6.16 accept
-        # S2FWB at stage 2, which the model does not tell apart: docs/c-world.md)
-        changes["kernel"] = "6.12"
-    return changes
+        "enoent_bug": (6, 17, 0) <= v < (6, 18, 8),
+        # no IO_PGTABLE_QUIRK_NO_WARN before v6.17; the quirk sets of v6.12 (6.13 to 6.16
+        # accept S2FWB at stage 2, which the model does not tell apart: docs/c-world.md)
+        "kernel": "6.12" if v < (6, 17, 0) else "6.17",
+    }
 
 
 def model_config_for_tree(config: Config, version: str | None) -> Config:

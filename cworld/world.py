@@ -121,6 +121,14 @@ WARN_NAMES = {
     ("arm_lpae_init_pte", "!(cfg->quirks & IO_PGTABLE_QUIRK_NO_WARN)", 1):
         "arm_lpae_init_pte:leaf-exists",
     ("arm_lpae_init_pte", "1", 1): "arm_lpae_init_pte:replace-table",
+    # v6.17 spells the quirk test through `data`, and WARN_ONCE()s a partial unmap
+    ("arm_lpae_init_pte", "!(data->iop.cfg.quirks & IO_PGTABLE_QUIRK_NO_WARN)", 1):
+        "arm_lpae_init_pte:leaf-exists",
+    ("__arm_lpae_unmap", "!(data->iop.cfg.quirks & IO_PGTABLE_QUIRK_NO_WARN)", 1):
+        "__arm_lpae_unmap:hole",
+    ("__arm_lpae_unmap", "!(data->iop.cfg.quirks & IO_PGTABLE_QUIRK_NO_WARN)", 2):
+        "__arm_lpae_unmap:hole-in-batch",
+    ("__arm_lpae_unmap", "1", 1): "__arm_lpae_unmap:partial-block",
     ("__arm_lpae_unmap", "lvl == ARM_LPAE_MAX_LEVELS", 1): "__arm_lpae_unmap:lvl4",
     ("__arm_lpae_unmap", "!pte", 1): "__arm_lpae_unmap:hole",
     ("__arm_lpae_unmap", "!pte", 2): "__arm_lpae_unmap:hole-in-batch",

@@ -319,3 +319,22 @@ def test_fetch_refuses_the_work_tree(monkeypatch):
     with pytest.raises(FetchError, match="never kept in the git work tree"):
         fetch_default_tree()
     assert not (project / ".kernel-cache").exists()
+
+
+def test_version_switches_are_set_both_ways():
+    """Each switch as that kernel has it (docs/model.md, the commits named in profiles.py):
+    a scenario pinning 6.12's behaviour is modelled as 6.17 when it runs against a 6.17 tree."""
+    from cworld.profiles import model_config_for_tree, switches_for
+    from model.config import Config
+    assert switches_for("6.12.117") == {"split_blk_unmap": True, "concat": "legacy",
+                                        "enoent_bug": False, "kernel": "6.12"}
+    assert switches_for("6.17.0-rc3") == {"split_blk_unmap": False, "concat": "mandatory",
+                                          "enoent_bug": True, "kernel": "6.17"}
+    assert switches_for("6.18.8")["enoent_bug"] is False
+    assert switches_for("6.13.0")["split_blk_unmap"] is False
+    assert switches_for("6.13.0")["concat"] == "legacy"
+    assert switches_for(None) == {}
+    pinned = Config(split_blk_unmap=True, concat="legacy", enoent_bug=False)
+    c = model_config_for_tree(pinned, "6.17.0")
+    assert (c.split_blk_unmap, c.concat, c.enoent_bug, c.kernel) == \
+        (False, "mandatory", True, "6.17")
