@@ -10,28 +10,17 @@ from __future__ import annotations
 import functools
 import traceback
 import weakref
-from dataclasses import dataclass, field
 
 from model import BudgetExhausted, ConfigRejected, KernelBug, Reference, Variant, World
-from model.events import Event
-from model.failpoints import Fired
-from model.memory import AccessRecord, CleanRecord
 
 from . import ops as O
 from .findings import Finding
+from .oracles import Oracles
+from .records import OpRecord, Outcome, RunResult, SyncCall
 
-
-@dataclass
-class SyncCall:
-    """One call of the variant's io-pgtable `iotlb_sync_map`."""
-
-    iova: int
-    size: int
-    ret: int | None = None
-    accesses: list[AccessRecord] = field(default_factory=list)
-    cleans: list[CleanRecord] = field(default_factory=list)
-    hits: list[int] = field(default_factory=list)       # sync_map failpoint hit numbers
-    fired: list[Fired] = field(default_factory=list)
+__all__ = ["DEFAULT_BUDGET", "Executor", "OpRecord", "Outcome", "RunResult", "SyncCall",
+           "SyncTracer", "apply", "default_reference", "make_world", "paired_kernel_version",
+           "run_op", "run_scenario"]
 
 
 class SyncTracer:
@@ -62,56 +51,6 @@ class SyncTracer:
             call.hits = list(range(hits0 + 1, fp.hits.get("sync_map", 0) + 1))
             call.fired = [f for f in fp.fired[fired0:] if f.site == "sync_map"]
         return call.ret
-
-
-@dataclass
-class Outcome:
-    """What one op did in one world."""
-
-    ret: object = None
-    events: list[Event] = field(default_factory=list)
-    cleans: dict = field(default_factory=dict)       # site -> [calls, lines] during the op
-    crashed: str | None = None
-    error: str | None = None                         # a model error's traceback
-    exhausted: bool = False                          # the work budget ran out
-    sync_calls: list[SyncCall] = field(default_factory=list)
-    fired: list[Fired] = field(default_factory=list)
-
-    @property
-    def lines(self) -> int:
-        return sum(v[1] for v in self.cleans.values())
-
-    def as_json(self) -> dict:
-        ret = self.ret
-        if hasattr(ret, "describe"):
-            ret = ret.describe()
-        return {"ret": ret,
-                "events": [{"kind": e.kind, "site": e.site, "detail": e.detail, "count": e.count}
-                           for e in self.events],
-                "cleans": {k: {"calls": v[0], "lines": v[1]} for k, v in self.cleans.items()},
-                "crashed": self.crashed, "error": self.error,
-                "failpoints_fired": [f"{f.site} {f.err}" for f in self.fired]}
-
-
-@dataclass
-class OpRecord:
-    index: int
-    op: O.Op
-    ref: Outcome
-    var: Outcome
-    findings: list[Finding] = field(default_factory=list)
-
-
-@dataclass
-class RunResult:
-    scenario: O.Scenario
-    variant: str
-    records: list[OpRecord] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    ref: World | None = None
-    var: World | None = None
-    config_error: str | None = None
-    exhausted: bool = False          # stopped early: the work budget ran out
 
 
 #: Default work budget per world (entries written or allocated): keeps every input fast.
@@ -220,8 +159,6 @@ class Executor:
 
     def __init__(self, scenario: O.Scenario, variant: Variant,
                  budget: int | None = DEFAULT_BUDGET, reference: Variant | None = None):
-        from .oracles import Oracles  # late import: oracles import this module's types
-
         self.scenario = scenario
         self.variant = variant
         self.reference = reference if reference is not None else default_reference()

@@ -27,9 +27,9 @@ from model.smmu import BAD_WALK_REASONS
 
 from . import findings as K
 from . import ops as O
-from .executor import OpRecord, SyncCall
 from .findings import Finding, config_class
 from .intervals import IntervalSet, clip_pieces, input_region, request_pieces
+from .records import OpRecord, SyncCall
 
 U64 = (1 << 64) - 1
 CORE_OPS = (O.Map, O.MapNosync, O.MapSg, O.Sync, O.Unmap)
