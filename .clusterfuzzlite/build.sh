@@ -16,13 +16,14 @@ python3 -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else
 # The package and its dependencies (numpy, hypothesis).  Atheris, PyInstaller and coverage are the
 # image's own: the `fuzz` extra is left out so that pip never replaces the image's Atheris build.
 pip3 install --no-cache-dir .
-python3 -c 'import atheris, numpy, fuzz.cflite'
+python3 -c 'import atheris, numpy, fuzz.campaigns.cflite'
 
 mkdir -p "$WORK/cflite"
 for t in $TARGETS; do
   # compile_python_fuzzer rewrites the script it is given in coverage builds: give it a copy.
   cp ".clusterfuzzlite/$t.py" "$WORK/cflite/$t.py"
-  # fuzz.target is imported inside fuzz.cflite.run(); name it so that PyInstaller surely bundles it.
+  # fuzz.target is imported inside fuzz.campaigns.cflite.run(); name it so that PyInstaller
+  # surely bundles it.
   compile_python_fuzzer "$WORK/cflite/$t.py" --hidden-import=fuzz.target
   cp .clusterfuzzlite/iopgfuzz.dict "$OUT/$t.dict"
   cp ".clusterfuzzlite/$t.options" "$OUT/$t.options"

@@ -17,7 +17,8 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if not getattr(sys, "frozen", False) and os.path.isfile(os.path.join(_ROOT, "fuzz", "target.py")):
     sys.path.insert(0, _ROOT)  # run from a source tree: this tree's fuzz/ and model/
 
-from fuzz import cflite  # noqa: E402  - imports the standard library only; see fuzz/cflite.py
+# fuzz.campaigns.cflite imports the standard library only (see its docstring)
+from fuzz.campaigns import cflite  # noqa: E402
 
 if __name__ == "__main__":
     cflite.run("fuzz_fixed", sys.argv)

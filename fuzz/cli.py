@@ -40,7 +40,7 @@ def _os_error(e: OSError) -> str:
 
 def _variant_or_report(spec: str):
     """The variant `spec` names, or None after printing why it cannot be loaded."""
-    from fuzz.plugins import VariantLoadError, load_variant
+    from fuzz.run.plugins import VariantLoadError, load_variant
 
     try:
         return load_variant(spec)
@@ -50,8 +50,8 @@ def _variant_or_report(spec: str):
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from fuzz.ops import OpsSyntaxError
-    from fuzz.replay import replay_file
+    from fuzz.lang.ops import OpsSyntaxError
+    from fuzz.repro.replay import replay_file
 
     variant = _variant_or_report(args.variant)
     if variant is None:
@@ -76,9 +76,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_campaign(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fuzz.campaign import Options, run_campaign
-    from fuzz.ops import parse_config_filter
-    from fuzz.plugins import VariantLoadError, load_variant
+    from fuzz.campaigns.campaign import Options, run_campaign
+    from fuzz.lang.ops import parse_config_filter
+    from fuzz.run.plugins import VariantLoadError, load_variant
 
     try:
         load_variant(args.variant)
@@ -99,7 +99,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
                   instrument=args.instrument, libfuzzer=args.libfuzzer)
     code = run_campaign(opt)
     if args.coverage:
-        from fuzz.coverage_report import coverage_report
+        from fuzz.tools.coverage_report import coverage_report
 
         out = Path(args.crashes) / "coverage"
         n, pct = coverage_report(Path(args.corpus), out, args.variant)
@@ -111,7 +111,7 @@ def cmd_campaign(args: argparse.Namespace) -> int:
 def cmd_triage(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fuzz.triage import scan_buckets, secondary_lines
+    from fuzz.repro.triage import scan_buckets, secondary_lines
 
     root = Path(args.dir)
     if not root.is_dir():
@@ -141,9 +141,9 @@ def cmd_triage(args: argparse.Namespace) -> int:
 
 
 def cmd_minimize(args: argparse.Namespace) -> int:
-    from fuzz.minimize import minimize_file, plural
-    from fuzz.ops import OpsSyntaxError
-    from fuzz.plugins import VariantLoadError
+    from fuzz.lang.ops import OpsSyntaxError
+    from fuzz.repro.minimize import minimize_file, plural
+    from fuzz.run.plugins import VariantLoadError
 
     try:
         res, _ = minimize_file(args.file, args.output, args.variant, args.signature,
@@ -165,10 +165,10 @@ def cmd_minimize(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from fuzz.export import ExportError, export_file
-    from fuzz.ops import OpsSyntaxError
-    from fuzz.plugins import VariantLoadError
-    from fuzz.triage import atomic_write
+    from fuzz.lang.ops import OpsSyntaxError
+    from fuzz.repro.export import ExportError, export_file
+    from fuzz.repro.triage import atomic_write
+    from fuzz.run.plugins import VariantLoadError
 
     try:
         text, warnings = export_file(args.file, args.format, args.variant)
@@ -190,21 +190,21 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from fuzz.bench import main as bench_main
-    from fuzz.bench import profile_generated
+    from fuzz.tools.bench import main as bench_main
+    from fuzz.tools.bench import profile_generated
 
     if args.profile:
         profile_generated(variant=args.variant)
         return EXIT_OK
     if args.seeds:
-        from fuzz.bench import main_seeds
+        from fuzz.tools.bench import main_seeds
         return main_seeds(args.variant, args.seconds, args.atheris_runs, args.layers)
     return bench_main()
 
 
 def cmd_hypothesis(args: argparse.Namespace) -> int:
     """A Hypothesis-only campaign (no coverage guidance), the baseline for Atheris."""
-    from fuzz.hypo_campaign import print_summary, run_hypothesis_campaign, write_json
+    from fuzz.campaigns.hypo_campaign import print_summary, run_hypothesis_campaign, write_json
 
     variant = _variant_or_report(args.variant)
     if variant is None:
@@ -222,7 +222,7 @@ def cmd_hypothesis(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The CMO report: lines cleaned and clean calls per workload and variant."""
-    from fuzz.report import run_cli
+    from fuzz.tools.report import run_cli
 
     return run_cli(args.variant, args.workload, args.config, args.png, args.no_png, args.json,
                    args.format, args.ops_dir)
@@ -232,7 +232,7 @@ def cmd_cflite_seeds(args: argparse.Namespace) -> int:
     """The seed corpora of the ClusterFuzzLite targets: <out>/<target>_seed_corpus.zip."""
     from pathlib import Path
 
-    from fuzz.cflite import TARGETS, write_seed_corpora
+    from fuzz.campaigns.cflite import TARGETS, write_seed_corpora
 
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
@@ -250,11 +250,11 @@ def cmd_cflite_seeds(args: argparse.Namespace) -> int:
 
 
 def cmd_cflite_dict(args: argparse.Namespace) -> int:
-    """The libFuzzer dictionary for the binary op language, derived from fuzz/codec.py."""
+    """The libFuzzer dictionary for the binary op language, derived from fuzz/lang/codec.py."""
     from pathlib import Path
 
-    from fuzz.cflite import format_dictionary
-    from fuzz.triage import atomic_write
+    from fuzz.campaigns.cflite import format_dictionary
+    from fuzz.repro.triage import atomic_write
 
     text = format_dictionary()
     if args.check:
@@ -280,7 +280,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     """The model against the kernel C: reference against upstream, a model variant against
     the C with the patches; exit 0 only when no difference is left unexplained."""
     from cworld.variant import CVariant
-    from fuzz.fidelity import Pairing, format_report, run_fidelity, scenario_files
+    from fuzz.tools.fidelity import Pairing, format_report, run_fidelity, scenario_files
     from model.errors import IopgfuzzError
     from model.variants import Reference
 
@@ -357,7 +357,7 @@ def apply_world_options(args: argparse.Namespace) -> str | None:
     per input.  Returns the error message, or None."""
     import os
 
-    from fuzz.executor import REFERENCE_ENV, default_reference
+    from fuzz.run.executor import REFERENCE_ENV, default_reference
     from model.errors import IopgfuzzError
 
     for name, env in (("kernel_tree", "IOPGFUZZ_KERNEL_TREE"), ("cc", "IOPGFUZZ_CC"),
@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "corpus/differential (what build.sh runs)")
     cs.add_argument("out", metavar="OUT", help="output folder ($OUT in build.sh)")
     cs.add_argument("targets", nargs="*", metavar="TARGET",
-                    help="targets (default: all of fuzz.cflite.TARGETS)")
+                    help="targets (default: all of fuzz.campaigns.cflite.TARGETS)")
     cs.set_defaults(func=cmd_cflite_seeds)
     cd = sub.add_parser("cflite-dict", help="ClusterFuzzLite: the libFuzzer dictionary derived "
                                              "from the binary codec")

@@ -44,36 +44,45 @@ INSTRUMENT = os.environ.get("IOPGFUZZ_INSTRUMENT", "model") or "model"
 if INSTRUMENT not in INSTRUMENT_MODES:
     sys.exit(f"IOPGFUZZ_INSTRUMENT={INSTRUMENT!r}: use one of {', '.join(INSTRUMENT_MODES)}")
 #: Of fuzz/, only the oracles: every other module of the package is harness.  The modules the
-#: target imports are named; a source tree's listing adds any others (a PyInstaller bundle has
-#: no listing: the names suffice there).
-INSTRUMENTED_FUZZ = {"fuzz.oracles"}
+#: target imports (and their subpackages) are named; a source tree's listing adds any others (a
+#: PyInstaller bundle has no listing: the names suffice there).
+INSTRUMENTED_FUZZ = {"fuzz.judge.oracles"}
 
 
 def _fuzz_modules() -> set[str]:
-    try:
-        names = os.listdir(os.path.dirname(os.path.abspath(__file__)))
-    except OSError:
-        names = []
-    return {f"fuzz.{n[:-3]}" for n in names if n.endswith(".py") and n != "__init__.py"}
+    """Every module and subpackage of fuzz/ in this source tree, by its dotted name."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    out = set()
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if os.path.isfile(os.path.join(folder, d, "__init__.py"))]
+        rel = os.path.relpath(folder, root)
+        pkg = "fuzz" if rel == "." else "fuzz." + rel.replace(os.sep, ".")
+        out.update(pkg if n == "__init__.py" else f"{pkg}.{n[:-3]}"
+                   for n in files if n.endswith(".py"))
+    return out
 
 
-NOT_INSTRUMENTED_FUZZ = ({"fuzz", "fuzz.codec", "fuzz.executor", "fuzz.findings", "fuzz.ops",
-                          "fuzz.plugins", "fuzz.replay", "fuzz.triage", "fuzz.mutate",
-                          "fuzz.generate", "fuzz.intervals"} | _fuzz_modules()) - INSTRUMENTED_FUZZ
+NOT_INSTRUMENTED_FUZZ = ({"fuzz", "fuzz.lang", "fuzz.lang.codec", "fuzz.lang.ops", "fuzz.gen",
+                          "fuzz.gen.generate", "fuzz.gen.mutate", "fuzz.judge",
+                          "fuzz.judge.findings", "fuzz.judge.intervals", "fuzz.judge.records",
+                          "fuzz.run", "fuzz.run.executor", "fuzz.run.plugins", "fuzz.repro",
+                          "fuzz.repro.replay", "fuzz.repro.triage"}
+                         | _fuzz_modules()) - INSTRUMENTED_FUZZ
 
 NOT_INSTRUMENTED = NOT_INSTRUMENTED_MODEL | NOT_INSTRUMENTED_FUZZ | \
     (MODEL_CORE if INSTRUMENT == "walker" else set())
 
 with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED, enable_loader_override=True,
                  trace_dataflow=False):
-    from fuzz import codec, mutate
-    from fuzz import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
-    from fuzz.executor import run_scenario
-    from fuzz.findings import is_crash
-    from fuzz.ops import Scenario, parse_config_filter
-    from fuzz.plugins import load_variant
-    from fuzz.replay import format_trace
-    from fuzz.triage import Triage
+    from fuzz.gen import mutate
+    from fuzz.judge import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
+    from fuzz.judge.findings import is_crash
+    from fuzz.lang import codec
+    from fuzz.lang.ops import Scenario, parse_config_filter
+    from fuzz.repro.replay import format_trace
+    from fuzz.repro.triage import Triage
+    from fuzz.run.executor import run_scenario
+    from fuzz.run.plugins import load_variant
 
 
 def instrument_plugin(variant) -> None:

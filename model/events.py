@@ -23,7 +23,8 @@ UAF_CLEAN = "uaf-clean"
 BAD_POINTER = "bad-pointer"   # the CPU dereferenced a table PTE that points at no table
 UBSAN = "ubsan"               # a C world's code ran into undefined behaviour (-fsanitize=...)
 #: The driver layer handed io-pgtable a call upstream is known to mishandle (driver.py): the
-#: root cause of what follows, when something does (fuzz.oracles names `upstream` findings so).
+#: root cause of what follows, when something does (fuzz.judge.oracles names `upstream`
+#: findings so).
 UPSTREAM_CAUSE = "upstream-cause"
 
 MEMORY_KINDS = frozenset({OOB_READ, OOB_WRITE, OOB_CLEAN, UAF_READ, UAF_WRITE, UAF_CLEAN,

@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import codec
 from fuzz.cli import main
-from fuzz.executor import run_scenario
-from fuzz.findings import signature_hash
-from fuzz.ops import OpsSyntaxError
-from fuzz.replay import load_input
-from fuzz.triage import Triage
+from fuzz.judge.findings import signature_hash
+from fuzz.lang import codec
+from fuzz.lang.ops import OpsSyntaxError
+from fuzz.repro.replay import load_input
+from fuzz.repro.triage import Triage
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ here asserts a speed)."""
 import functools
 
 from fuzz import cli
-from fuzz.bench import (
+from fuzz.tools.bench import (
     atheris_ns_per_bytecode,
     bench_layers,
     bench_layers_instrumented,
@@ -28,9 +28,9 @@ def test_instrumented_layers_run_in_a_fresh_interpreter():
 
 
 def test_cli_layers_prints_three_modes_of_three_layers_and_the_work(capsys, monkeypatch):
-    import fuzz.bench
+    import fuzz.tools.bench
 
-    monkeypatch.setattr(fuzz.bench, "atheris_ns_per_bytecode",
+    monkeypatch.setattr(fuzz.tools.bench, "atheris_ns_per_bytecode",
                         functools.partial(atheris_ns_per_bytecode, runs=2000))
     argv = ["bench", "--seeds", "--layers", "--seconds", "0", "--variant", "reference"]
     assert cli.main(argv) == 0

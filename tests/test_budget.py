@@ -3,9 +3,9 @@ entries written (walks over big mapped ranges, repeated many times)."""
 
 import pytest
 
-from fuzz import codec
-from fuzz.executor import DEFAULT_BUDGET, run_scenario
-from fuzz.ops import parse_scenario
+from fuzz.lang import codec
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import DEFAULT_BUDGET, run_scenario
 from model import BudgetExhausted, Config, World
 from model.memory import ACCESS_COST, EVENT_COST
 from model.variants import get_variant

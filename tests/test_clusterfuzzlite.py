@@ -16,11 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import cflite, codec
-from fuzz import ops as O
-from fuzz.executor import run_scenario
-from fuzz.findings import CORRECTNESS_KINDS, EFFICIENCY_KINDS
-from fuzz.replay import load_input
+from fuzz.campaigns import cflite
+from fuzz.judge.findings import CORRECTNESS_KINDS, EFFICIENCY_KINDS
+from fuzz.lang import codec
+from fuzz.lang import ops as O
+from fuzz.repro.replay import load_input
+from fuzz.run.executor import run_scenario
 from model.config import CONCAT_LEGACY, QUIRK_BITS
 from model.variants import get_variant
 
@@ -219,7 +220,7 @@ def test_targets_entry_scripts_options_and_build_sh_agree():
         text = (CFL / f"{t}.py").read_text()
         assert f'cflite.run("{t}", sys.argv)' in text
         assert not re.search(r"^from __future__", text, re.M)  # the coverage build prepends
-        assert text.index("import numpy") < text.index("from fuzz import cflite")
+        assert text.index("import numpy") < text.index("from fuzz.campaigns import cflite")
         assert os.access(CFL / f"{t}.py", os.X_OK)
         assert (CFL / f"{t}.options").is_file()
     assert cflite.TARGETS["fuzz_fixed"].variant == "fixed"
@@ -304,11 +305,12 @@ def test_fuzz_fixed_runs_clean_with_its_options_on_the_seeds(tmp_path):
     assert f"buckets in {buckets}" in err and "variant fixed" in err
     assert not list(tmp_path.glob("crash-*"))
     # Instrumented as by fuzz.target: the model and the oracles; not the harness (codec,
-    # executor), not NumPy, not fuzz.cflite.
+    # executor), not NumPy, not fuzz.campaigns.cflite.
     instrumented = set(re.findall(r"^INFO: Instrumenting (\S+)$", err, re.M))
-    assert {"model.world", "model.variants.fixed", "fuzz.oracles"} <= instrumented
-    assert not {"fuzz.codec", "fuzz.executor"} & instrumented
-    assert not {m for m in instrumented if m.startswith("numpy")} and "fuzz.cflite" not in err
+    assert {"model.world", "model.variants.fixed", "fuzz.judge.oracles"} <= instrumented
+    assert not {"fuzz.lang.codec", "fuzz.run.executor"} & instrumented
+    assert not {m for m in instrumented if m.startswith("numpy")}
+    assert "fuzz.campaigns.cflite" not in err
 
 
 def test_fuzz_v1_records_known_kinds_and_crashes_on_the_rest(tmp_path):
@@ -361,11 +363,11 @@ def test_expected_kinds_override(value, kinds):
 
 
 def test_fuzz_cflite_imports_no_model_or_fuzz_module():
-    code = ("import sys, fuzz.cflite; print(sorted(m for m in sys.modules "
+    code = ("import sys, fuzz.campaigns.cflite; print(sorted(m for m in sys.modules "
             "if m.split('.')[0] in ('model', 'fuzz')))")
     r = _run([sys.executable, "-c", code], ROOT)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == "['fuzz', 'fuzz.cflite']"
+    assert r.stdout.strip() == "['fuzz', 'fuzz.campaigns', 'fuzz.campaigns.cflite']"
 
 
 # --- GitHub workflows ----------------------------------------------------------------------------

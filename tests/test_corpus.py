@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.executor import run_scenario
-from fuzz.findings import EFFICIENCY_KINDS
-from fuzz.replay import load_input
+from fuzz.judge.findings import EFFICIENCY_KINDS
+from fuzz.repro.replay import load_input
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 ROOT = Path(__file__).resolve().parent.parent

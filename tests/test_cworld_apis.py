@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from cworld.source import FILES, find_tree, load_tree
-from fuzz import ops as O
-from fuzz.executor import run_scenario
-from fuzz.plugins import load_variant
+from fuzz.lang import ops as O
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import load_variant
 
 ARM_C = "drivers/iommu/io-pgtable-arm.c"
 SCENARIO = """\

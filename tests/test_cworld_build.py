@@ -22,7 +22,7 @@ from cworld import build as B
 from cworld.build import BuildError, detect_features
 from cworld.source import ARM_C, FILES, MAKEFILE, KernelApiUnsupported, find_tree
 from cworld.variant import CVariant
-from fuzz.plugins import VariantLoadError, load_variant
+from fuzz.run.plugins import VariantLoadError, load_variant
 from model.errors import IopgfuzzError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,10 +16,10 @@ import pytest
 
 from cworld.source import KernelSourceMissing, find_tree
 from cworld.world import Library
-from fuzz.executor import run_scenario
-from fuzz.ops import parse_scenario
-from fuzz.plugins import load_variant
-from fuzz.replay import result_json
+from fuzz.lang.ops import parse_scenario
+from fuzz.repro.replay import result_json
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import load_variant
 from model import smmu
 from model.config import Config
 from model.errors import BudgetExhausted

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import ops as O
-from fuzz.executor import run_scenario
-from fuzz.plugins import load_variant
-from fuzz.replay import load_input
+from fuzz.lang import ops as O
+from fuzz.repro.replay import load_input
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import load_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "patch-v1-review.txt"

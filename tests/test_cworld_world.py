@@ -27,9 +27,9 @@ import pytest
 from kernel_patches import BUG_ON_PATCH
 
 from cworld.source import ARM_C
-from fuzz.executor import run_scenario
-from fuzz.ops import parse_scenario
-from fuzz.plugins import load_variant
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import load_variant
 from model import World
 from model.config import Config
 from model.errors import BudgetExhausted, KernelBug, WorldCrashed
@@ -393,7 +393,7 @@ def test_endless_loop_exhausts_the_budget(patch_files):
 
 SPIN_SCRIPT = """
 import sys
-from fuzz.plugins import load_variant
+from fuzz.run.plugins import load_variant
 from model.config import Config
 from model.errors import BudgetExhausted
 w = load_variant("c:" + sys.argv[1]).make_world(Config(), 1 << 14)

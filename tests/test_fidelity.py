@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import fidelity as F
-from fuzz import ops as O
-from fuzz.plugins import load_variant
+from fuzz.lang import ops as O
+from fuzz.run.plugins import load_variant
+from fuzz.tools import fidelity as F
 from model.variants import V1, Reference
 
 ROOT = Path(__file__).resolve().parent.parent

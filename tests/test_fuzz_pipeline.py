@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import codec, mutate
-from fuzz import ops as O
-from fuzz.campaign import Options, run_campaign
-from fuzz.executor import run_scenario
-from fuzz.generate import geometry_of, random_scenario
-from fuzz.replay import load_input
-from fuzz.triage import Triage, load_buckets
+from fuzz.campaigns.campaign import Options, run_campaign
+from fuzz.gen import mutate
+from fuzz.gen.generate import geometry_of, random_scenario
+from fuzz.lang import codec
+from fuzz.lang import ops as O
+from fuzz.repro.replay import load_input
+from fuzz.repro.triage import Triage, load_buckets
+from fuzz.run.executor import run_scenario
 from model.config import FORMATS
 from model.variants import get_variant
 

@@ -1,4 +1,4 @@
-"""Hypothesis front end (fuzz/strategies.py) as a CI campaign, derandomised.
+"""Hypothesis front end (fuzz/gen/strategies.py) as a CI campaign, derandomised.
 
 * `reference` and `fixed`: no finding of any kind, efficiency included, over N_CLEAN scenarios
   each (both together stay well under a minute on the 2-core development machine).
@@ -17,11 +17,11 @@ import json
 import pytest
 from hypothesis import HealthCheck, find, given, settings
 
-from fuzz.executor import run_scenario
-from fuzz.findings import CORRECTNESS_KINDS, STALE_READ, UPSTREAM
-from fuzz.generate import geometry_of
-from fuzz.ops import format_scenario, parse_scenario
-from fuzz.strategies import configs, ops_for, scenarios
+from fuzz.gen.generate import geometry_of
+from fuzz.gen.strategies import configs, ops_for, scenarios
+from fuzz.judge.findings import CORRECTNESS_KINDS, STALE_READ, UPSTREAM
+from fuzz.lang.ops import format_scenario, parse_scenario
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 #: Examples per clean variant: ~12 ms each (generation ~7 ms, execution ~5 ms), so the two

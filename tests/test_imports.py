@@ -1,11 +1,12 @@
-"""Imports point one way: model <- cworld <- fuzz, and no cycle anywhere.
+"""Imports point one way: model <- cworld <- fuzz, down fuzz/'s pipeline, and no cycle anywhere.
 
 The graph is read from the source (every `import`, at module level or inside a function: a
 late import hides a cycle from Python, not from a reader).  The kernel model is the bottom and
-imports nothing of ours above it; the C world builds on the model's world API only; within
-fuzz/, the records of a run, the op language and the finding vocabulary sit below the executor
-and the oracles, which sit below triage, the tools and the CLI (issue "A layout that shows the
-pipeline"; the full split of fuzz/ into stages is still to come).
+imports nothing of ours above it; the C world builds on the model's world API only; fuzz/ is
+split into subpackages in data-flow order, each with a rank (`RANKS`, docs/architecture.md),
+and a module may import only modules of an equal or lower rank.  Within fuzz.judge, the records
+of a run, the finding vocabulary and the intervals sit below the oracles, and the op language
+below everything (issue "A layout that shows the pipeline").
 """
 
 import ast
@@ -15,8 +16,42 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("model", "cworld", "fuzz")
 
 #: fuzz/ modules that the executor and oracles build on: they must not import either
-FUZZ_BELOW_EXECUTION = ("fuzz.records", "fuzz.ops", "fuzz.findings", "fuzz.intervals",
-                        "fuzz.codec")
+FUZZ_BELOW_EXECUTION = ("fuzz.judge.records", "fuzz.lang.ops", "fuzz.judge.findings",
+                        "fuzz.judge.intervals", "fuzz.lang.codec")
+
+#: The layers, bottom first.  A module's rank is that of the longest name here that is it or a
+#: package containing it; every module must have one (a new subpackage or top-level module of
+#: fuzz/ is placed here on purpose).  `fuzz` itself (its __init__) imports nothing.
+RANKS = {
+    "model": 0,             # the kernel, modelled
+    "cworld": 1,            # the kernel's own C, behind the model's world interface
+    "fuzz": 2,              # (the package's __init__ only)
+    "fuzz.lang": 2,         # the op language: ops, codec
+    "fuzz.gen": 3,          # generation: generate, mutate, strategies
+    "fuzz.judge": 4,        # findings, records, intervals, oracles
+    "fuzz.run": 5,          # executor, plugins
+    "fuzz.repro": 6,        # triage, replay, minimize, export
+    "fuzz.campaigns": 7,    # campaign, cflite, hypo_campaign
+    "fuzz.target": 7,       # the Atheris target script (its path is public: run_fuzz.sh, ...)
+    "fuzz.tools": 8,        # bench, report, fidelity, coverage_report
+    "fuzz.cli": 9,          # `python -m fuzz ...`
+    "fuzz.__main__": 9,
+}
+
+
+def rank_of(name: str, ranks: dict[str, int] = RANKS) -> int | None:
+    parts = name.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in ranks:
+            return ranks[".".join(parts[:n])]
+    return None
+
+
+def upward_imports(graph: dict[str, set[str]], ranks: dict[str, int] = RANKS) -> dict[str, list]:
+    """{module: [imported modules of a higher rank]} for every module that has any."""
+    bad = {m: sorted(d for d in deps if rank_of(d, ranks) > rank_of(m, ranks))
+           for m, deps in graph.items()}
+    return {m: d for m, d in bad.items() if d}
 
 
 def module_name(path: Path) -> str:
@@ -91,8 +126,8 @@ def test_the_cycle_finder_finds_a_cycle():
 
 def test_the_graph_is_read():
     # a few edges known from the source, so that an empty graph cannot pass the tests below
-    assert "fuzz.oracles" in GRAPH["fuzz.executor"]
-    assert "fuzz.records" in GRAPH["fuzz.oracles"]
+    assert "fuzz.judge.oracles" in GRAPH["fuzz.run.executor"]
+    assert "fuzz.judge.records" in GRAPH["fuzz.judge.oracles"]
     assert "model.world" in GRAPH["cworld.world"] or "model" in GRAPH["cworld.world"]
 
 
@@ -113,6 +148,29 @@ def test_the_c_world_does_not_import_the_fuzzer():
 
 
 def test_what_execution_builds_on_does_not_import_execution():
-    above = {"fuzz.executor", "fuzz.oracles", "fuzz.triage", "fuzz.campaign", "fuzz.cli"}
+    above = {"fuzz.run.executor", "fuzz.judge.oracles", "fuzz.repro.triage",
+             "fuzz.campaigns.campaign", "fuzz.cli"}
     bad = {m: sorted(GRAPH[m] & above) for m in FUZZ_BELOW_EXECUTION}
     assert {m: d for m, d in bad.items() if d} == {}
+
+
+def test_the_rank_check_finds_an_upward_import():
+    ranks = {"low": 0, "high": 1, "high.sub": 1}
+    graph = {"low": {"high.sub"}, "high.sub": {"low"}}
+    assert upward_imports(graph, ranks) == {"low": ["high.sub"]}
+    assert upward_imports({"high": {"high.sub", "low"}}, ranks) == {}
+
+
+def test_every_module_has_a_rank():
+    assert sorted(m for m in MODULES if rank_of(m) is None) == []
+
+
+def test_imports_point_only_to_an_equal_or_lower_rank():
+    assert upward_imports(GRAPH) == {}
+
+
+def test_every_fuzz_subpackage_says_its_job_and_what_it_may_import():
+    for name, path in MODULES.items():
+        if name.startswith("fuzz.") and path.name == "__init__.py":
+            doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+            assert "imports" in doc and f"Rank {rank_of(name) - RANKS['fuzz.lang']} " in doc, name

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import codec
 from fuzz.cli import main
-from fuzz.replay import load_input
-from fuzz.triage import clean_stale_temporaries, scan_buckets
+from fuzz.lang import codec
+from fuzz.repro.replay import load_input
+from fuzz.repro.triage import clean_stale_temporaries, scan_buckets
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -42,7 +42,7 @@ pytest.importorskip("atheris", reason="the fuzz extra is not installed")
 WRITER = """\
 import sys
 from pathlib import Path
-from fuzz.triage import atomic_write
+from fuzz.repro.triage import atomic_write
 target, size = Path(sys.argv[1]), int(sys.argv[2])
 i = 0
 while True:
@@ -80,9 +80,9 @@ def test_atomic_write_killed_mid_write_leaves_old_or_whole_file(tmp_path):
 BUCKET_WRITER = """\
 import sys
 from pathlib import Path
-from fuzz.executor import run_scenario
-from fuzz.replay import load_input
-from fuzz.triage import Triage
+from fuzz.run.executor import run_scenario
+from fuzz.repro.replay import load_input
+from fuzz.repro.triage import Triage
 from model.variants import get_variant
 root, source = Path(sys.argv[1]), sys.argv[2]
 res = run_scenario(load_input(source), get_variant("v1"))
@@ -251,7 +251,7 @@ def test_campaign_start_cleans_up_after_a_killed_run(tmp_path):
     """What a killed run can leave: a half-written corpus file (libFuzzer writes in place), the
     temporaries of a bucket, a counts file and summary.json, and an old-style incomplete bucket.
     The next campaign removes the first four and rewrites the last when it meets it again."""
-    from fuzz.campaign import Options, run_campaign
+    from fuzz.campaigns.campaign import Options, run_campaign
 
     corpus, crashes, seeds = tmp_path / "corpus", tmp_path / "crashes", tmp_path / "extra"
     corpus.mkdir()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.export import export_file
+from fuzz.repro.export import export_file
 
 ROOT = Path(__file__).resolve().parent.parent
 STUB_DIR = Path(__file__).resolve().parent / "kunit_stub"

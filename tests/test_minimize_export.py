@@ -1,4 +1,5 @@
-"""`python -m fuzz minimize` and `python -m fuzz export` (fuzz/minimize.py, fuzz/export.py)."""
+"""`python -m fuzz minimize` and `python -m fuzz export` (fuzz/repro/minimize.py,
+fuzz/repro/export.py)."""
 
 import os
 import subprocess
@@ -7,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import codec
-from fuzz import ops as O
 from fuzz.cli import main
-from fuzz.executor import run_scenario
-from fuzz.export import c_size, export_file
-from fuzz.minimize import default_signature, minimize
-from fuzz.replay import load_input
+from fuzz.lang import codec
+from fuzz.lang import ops as O
+from fuzz.repro.export import c_size, export_file
+from fuzz.repro.minimize import default_signature, minimize
+from fuzz.repro.replay import load_input
+from fuzz.run.executor import run_scenario
 from model.config import IO_PGTABLE_QUIRK_ARM_TTBR1
 from model.variants import get_variant
 

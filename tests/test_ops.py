@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzz import cli
-from fuzz.ops import (
+from fuzz.lang.ops import (
     Evict,
     Fail,
     Map,
@@ -195,7 +195,7 @@ def test_round_trip_and_fixed_point(text):
 
 def test_round_trip_texts_cover_every_op_kind_and_config_key():
     """Guard for the list above: every op kind, format, quirk, site and prot letter appears."""
-    from fuzz.ops import CONFIG_KEYS, OP_TYPES
+    from fuzz.lang.ops import CONFIG_KEYS, OP_TYPES
 
     scs = [parse_scenario(t) for t in ROUND_TRIP_TEXTS]
     kinds = {op.kind for sc in scs for op in sc.ops}

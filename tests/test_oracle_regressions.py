@@ -4,9 +4,9 @@ own; where upstream misbehaves, that is an `upstream` finding of the reference i
 
 import pytest
 
-from fuzz.executor import run_scenario
-from fuzz.findings import UPSTREAM
-from fuzz.ops import parse_scenario
+from fuzz.judge.findings import UPSTREAM
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 CASES = {

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import pytest
 
-from fuzz import findings as K
-from fuzz.executor import run_scenario
-from fuzz.ops import parse_scenario
+from fuzz.judge import findings as K
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import run_scenario
 from model.kapi import (
     ARM_LPAE_LVL_IDX,
     ARM_LPAE_MAX_LEVELS,

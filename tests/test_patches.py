@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz.executor import run_scenario
-from fuzz.plugins import load_variant
-from fuzz.replay import load_input
+from fuzz.repro.replay import load_input
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import load_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 V2 = sorted((ROOT / "patches").glob("v2-0001-*.patch"))
@@ -57,7 +57,7 @@ def test_v1_still_has_findings_on_the_reproducers(worlds):
 
 
 def test_v2_cleans_as_the_python_fixed_on_the_report_workloads(worlds):
-    from fuzz.report import run_report
+    from fuzz.tools.report import run_report
     from model import Config
     from model.variants import Fixed
 

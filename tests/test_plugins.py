@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from fuzz import cli
-from fuzz.executor import run_scenario
-from fuzz.ops import parse_scenario
-from fuzz.plugins import VariantLoadError, load_variant
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import VariantLoadError, load_variant
 from model import World
 from model.kapi import io_pgtable_ops_to_data, sync_map_failpoint
 from model.variants import BUILTIN, V1, Fixed, Reference, V1Review, Variant

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from fuzz import report as R
 from fuzz.cli import main
-from fuzz.ops import Map, MapSg, Segment, Unmap, parse_scenario
+from fuzz.lang.ops import Map, MapSg, Segment, Unmap, parse_scenario
+from fuzz.tools import report as R
 from model import Config
 from model.variants import get_variant
 from model.variants.base import Variant, forwarding_driver_iotlb_sync_map
@@ -295,7 +295,7 @@ CONFIGS = ["", "line=32", "line=128", "granule=16K", "granule=64K", "fmt=arm64-s
 
 @pytest.mark.parametrize("cfg", CONFIGS)
 def test_least_is_a_lower_bound_of_every_correct_variant(cfg):
-    from fuzz.ops import parse_config_filter
+    from fuzz.lang.ops import parse_config_filter
 
     rep = R.run_report(Config(**parse_config_filter(cfg)), [get_variant(v) for v in BUILTIN])
     assert rep.workloads
@@ -414,7 +414,7 @@ def test_cli_without_matplotlib(monkeypatch, tmp_path, capsys):
 
 
 def test_cli_ops_dir_writes_replayable_scenarios(tmp_path, capsys):
-    from fuzz.executor import run_scenario
+    from fuzz.run.executor import run_scenario
 
     assert main(["report", "--no-png", "--workload", "sg-8", "--workload", "churn-ring",
                  "--ops-dir", str(tmp_path)]) == 0
@@ -427,7 +427,7 @@ def test_cli_ops_dir_writes_replayable_scenarios(tmp_path, capsys):
 
 
 def test_matplotlib_is_never_imported_by_the_fuzzer():
-    code = ("import sys, fuzz.cli, fuzz.report, fuzz.executor, fuzz.campaign\n"
+    code = ("import sys, fuzz.cli, fuzz.tools.report, fuzz.run.executor, fuzz.campaigns.campaign\n"
             "print('matplotlib' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout

@@ -1,7 +1,7 @@
 """Robustness: any byte string is a valid input, and running it is never a bug of ours.
 
-100,000 seeded random byte strings are decoded (`fuzz.codec.decode` must never raise) and run
-against v1 (`fuzz.executor.run_scenario` must never raise and never report `model-error`).  The
+100,000 seeded random byte strings are decoded (`fuzz.lang.codec.decode` must never raise) and run
+against v1 (`fuzz.run.executor.run_scenario` must never raise and never report `model-error`).  The
 inputs are a fixed mix, the same on every run:
 
 * uniform random bytes of length 0..600, and short ones (0..23 bytes);
@@ -9,7 +9,7 @@ inputs are a fixed mix, the same on every run:
   ops);
 * a prefix of an encoded seed or reproducer (cut anywhere) followed by random bytes;
 * an encoded seed or reproducer with a few bytes replaced, inserted or deleted;
-* a generated scenario's encoding (`fuzz.generate`), cut in its second half, with a random tail.
+* a generated scenario's encoding (`fuzz.gen.generate`), cut in its second half, with a random tail.
 
 The work is split into chunks with their own seeds and run on a pool of two processes, so the
 result does not depend on how the chunks are scheduled.
@@ -31,10 +31,10 @@ import sys
 import time
 from pathlib import Path
 
-from fuzz import codec
-from fuzz.executor import run_scenario
-from fuzz.generate import random_scenario
-from fuzz.replay import load_input
+from fuzz.gen.generate import random_scenario
+from fuzz.lang import codec
+from fuzz.repro.replay import load_input
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,9 +167,9 @@ def test_100k_random_byte_strings_decode_and_run_without_model_error():
 
 DETERMINISM_CHILD = """\
 import hashlib, json, sys
-from fuzz import codec
-from fuzz.executor import run_scenario
-from fuzz.replay import format_trace, load_input, result_json
+from fuzz.lang import codec
+from fuzz.run.executor import run_scenario
+from fuzz.repro.replay import format_trace, load_input, result_json
 from model.variants import get_variant
 
 job = json.load(sys.stdin)

@@ -31,10 +31,10 @@ import numpy as np
 import pytest
 
 import model.io_pgtable_arm as iopa
-from fuzz import codec
-from fuzz import ops as O
-from fuzz.executor import run_scenario
-from fuzz.replay import result_json
+from fuzz.lang import codec
+from fuzz.lang import ops as O
+from fuzz.repro.replay import result_json
+from fuzz.run.executor import run_scenario
 from model import Config, World
 from model.config import QUIRK_BITS
 from model.variants import get_variant

@@ -17,16 +17,17 @@ g = runpy.run_path("fuzz/target.py", run_name="probe")      # imports, instrumen
 def instrumented(fn):
     return "__ATHERIS_INSTRUMENTED__" in fn.__code__.co_consts
 
-import fuzz.codec, fuzz.executor, fuzz.oracles, model.io_pgtable_arm, model.cint, numpy.lib.npyio
+import fuzz.lang.codec, fuzz.run.executor, fuzz.judge.oracles
+import model.io_pgtable_arm, model.cint, numpy.lib.npyio
 import model.variants.v1, model.memory
 plugin = sys.modules[type(g["VARIANT"]).__module__]
 print(json.dumps({
     "io_pgtable_arm": instrumented(model.io_pgtable_arm.__arm_lpae_map),
     "memory": instrumented(model.memory.Memory.load),
     "v1": instrumented(model.variants.v1.__arm_lpae_iotlb_sync_map),
-    "oracles": instrumented(fuzz.oracles.Oracles.after_op),
-    "codec": instrumented(fuzz.codec.decode),
-    "executor": instrumented(fuzz.executor.run_op),
+    "oracles": instrumented(fuzz.judge.oracles.Oracles.after_op),
+    "codec": instrumented(fuzz.lang.codec.decode),
+    "executor": instrumented(fuzz.run.executor.run_op),
     "cint": instrumented(model.cint.c_int),
     "numpy": instrumented(numpy.lib.npyio.DataSource.open),
     "plugin": sorted(n for n, f in vars(plugin).items()

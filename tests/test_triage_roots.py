@@ -11,13 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fuzz import codec
-from fuzz import ops as O
 from fuzz.cli import main
-from fuzz.executor import run_scenario
-from fuzz.minimize import minimize
-from fuzz.replay import load_input, result_json
-from fuzz.triage import Triage, group_findings, scan_buckets
+from fuzz.lang import codec
+from fuzz.lang import ops as O
+from fuzz.repro.minimize import minimize
+from fuzz.repro.replay import load_input, result_json
+from fuzz.repro.triage import Triage, group_findings, scan_buckets
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -220,9 +220,9 @@ def test_6_12_split_stale_reads_stay_apart_from_the_sync_walks():
 STABILITY = """\
 import json, sys
 from pathlib import Path
-from fuzz.executor import run_scenario
-from fuzz.replay import load_input
-from fuzz.triage import group_findings
+from fuzz.run.executor import run_scenario
+from fuzz.repro.replay import load_input
+from fuzz.repro.triage import group_findings
 from model.variants import get_variant
 out = []
 for p in sys.argv[1:]:

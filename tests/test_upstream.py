@@ -16,11 +16,11 @@ The scenarios come from the kernel's arithmetic, worked by hand:
 
 import pytest
 
-from fuzz.executor import run_scenario
-from fuzz.findings import UPSTREAM
-from fuzz.intervals import clip_pieces, input_region, request_pieces
-from fuzz.ops import parse_scenario
-from fuzz.plugins import load_variant
+from fuzz.judge.findings import UPSTREAM
+from fuzz.judge.intervals import clip_pieces, input_region, request_pieces
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import run_scenario
+from fuzz.run.plugins import load_variant
 from model.kapi import io_pgtable_ops_to_data, pgd, u64
 from model.variants import get_variant
 from model.variants.base import Variant, forwarding_driver_iotlb_sync_map
@@ -208,7 +208,7 @@ def test_a_refusing_walker_that_reads_out_of_bounds_is_judged():
 # -- the C reference names upstream's misbehaviour the same way ------------------------------
 
 def test_c_reference_gives_the_same_upstream_finding(real_tree):
-    from fuzz.plugins import load_variant as lv
+    from fuzz.run.plugins import load_variant as lv
     model = run_scenario(parse_scenario(SMALL_PGD_OVERRUN), get_variant("fixed"))
     c = run_scenario(parse_scenario(SMALL_PGD_OVERRUN), get_variant("fixed"),
                      reference=lv("c:upstream"))
@@ -272,7 +272,7 @@ def test_each_upstream_reproducer_is_named_by_its_cause(name, cause):
     INT_MAX; a last IOVA past the IAS; (size_t)-ENOENT from unmap_pages."""
     from pathlib import Path
 
-    from fuzz.replay import load_input
+    from fuzz.repro.replay import load_input
     path = Path(__file__).resolve().parent.parent / "crashes" / "upstream" / name
     res = run_scenario(load_input(path), get_variant("fixed"))
     assert {f.where for f in res.findings if f.kind == UPSTREAM} == {cause}

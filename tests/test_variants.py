@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import pytest
 
-from fuzz.executor import run_scenario
-from fuzz.ops import parse_scenario
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.executor import run_scenario
 from model.variants import get_variant
 
 HEADER = "# iopgfuzz ops v1\n"

@@ -1,12 +1,12 @@
 """A time-bounded Hypothesis-only campaign: `python -m fuzz hypothesis --variant V --time S`.
 
 The baseline for the Atheris campaigns: the same op language, the same structured strategies
-(`fuzz.strategies`), the same executor and oracles, but no coverage guidance, no corpus and no
+(`fuzz.gen.strategies`), the same executor and oracles, but no coverage guidance, no corpus and no
 custom mutator; only Hypothesis's own generation from a seed.  It records, per finding kind, the
 time and the number of executions to the first finding, and per primary signature a bucket
 (count, first time, the first scenario's text as reproducer, the secondary signatures with their
-counts: `fuzz.triage.group_findings`, as in a campaign), in the shape of the Atheris campaign's
-`summary.json` so the two can be set side by side.
+counts: `fuzz.repro.triage.group_findings`, as in a campaign), in the shape of the Atheris
+campaign's `summary.json` so the two can be set side by side.
 
 Hypothesis has no time limit of its own: the test body raises `_TimeUp` once the time is spent,
 and the run is configured with the generate phase only (no shrinking, no example database,
@@ -26,11 +26,11 @@ from hypothesis import seed as hypothesis_seed
 
 from model.variants import Variant
 
-from .executor import run_scenario
-from .findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS
-from .ops import format_scenario
-from .strategies import scenarios
-from .triage import bucket_census, group_findings
+from ..gen.strategies import scenarios
+from ..judge.findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS
+from ..lang.ops import format_scenario
+from ..repro.triage import bucket_census, group_findings
+from ..run.executor import run_scenario
 
 
 class _TimeUp(Exception):
@@ -151,6 +151,6 @@ def print_summary(camp: HypoCampaign, out=None) -> None:
 def write_json(camp: HypoCampaign, path: str) -> None:
     from pathlib import Path
 
-    from .triage import atomic_write
+    from ..repro.triage import atomic_write
 
     atomic_write(Path(path), json.dumps(camp.summary(), indent=1))

@@ -1,7 +1,7 @@
 """Hypothesis strategies over the op language: the property-based front end (design §7).
 
-`configs()`, `ops_for(config)` and `scenarios(max_ops)` produce the same `fuzz.ops` objects as
-`fuzz.generate`, with the same bias toward structure: configs from the generator's pools of
+`configs()`, `ops_for(config)` and `scenarios(max_ops)` produce the same `fuzz.lang.ops` objects as
+`fuzz.gen.generate`, with the same bias toward structure: configs from the generator's pools of
 formats, granules and address sizes (accepted ones only, `geometry_of(config) is not None`);
 IOVAs from `boundaries(geometry)`, their multiples and neighbours and the top of the aperture;
 sizes from granules, blocks and PGD-page spans; physical addresses co-aligned with the IOVA or
@@ -11,7 +11,7 @@ nosync maps then one sync, a block over a freed table, a failing sync, evict the
 Every choice is a `st.sampled_from` or `st.integers` whose first (simplest) value is the
 plain one: the default config, IOVA 0 or a boundary, one granule, prot rw, nth 1.  Hypothesis
 shrinks toward those, so a shrunk failure reads like a hand-written `.ops` file.  The pools
-repeat `fuzz/generate.py`'s literal choices (keep them in step when those change); the
+repeat `fuzz/gen/generate.py`'s literal choices (keep them in step when those change); the
 geometry, the boundary list and the IOVA placement are that module's own functions.
 
 Shrinking ops away: an op takes about eight choices, and Hypothesis's shrinker (6.15x) deletes
@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from model import Config
 from model.config import CONCAT_LEGACY, CONCAT_MANDATORY, QUIRK_BITS
 
-from . import ops as O
+from ..lang import ops as O
 from .generate import (
     FORMAT_WEIGHTS,
     IAS_CHOICES,
@@ -58,7 +58,7 @@ def _chance(p_true: int, p_false: int) -> st.SearchStrategy[bool]:
     return _pool((False,) * p_false + (True,) * p_true)
 
 
-# --- pools (simplest first; repeats give fuzz/generate.py's weights) -------------------------
+# --- pools (simplest first; repeats give fuzz/gen/generate.py's weights) -------------------------
 
 _FORMATS = tuple(f for f, w in FORMAT_WEIGHTS for _ in range(w))
 _GRANULES = (1 << 12, 1 << 12, 1 << 14, 1 << 16)
@@ -182,7 +182,7 @@ _CONFIGS = _raw_config().filter(lambda c: geometry_of(c) is not None)
 
 def configs() -> st.SearchStrategy[Config]:
     """An accepted configuration (the kernel's alloc checks pass); every combination of
-    `fuzz.generate.random_config` is reachable.  Shrinks toward arm64-s1 4K ias=oas=48."""
+    `fuzz.gen.generate.random_config` is reachable.  Shrinks toward arm64-s1 4K ias=oas=48."""
     return _CONFIGS
 
 
@@ -264,7 +264,7 @@ def _draw_sg(draw, k: _Kit, iova: int) -> O.MapSg:
 
 
 def _draw_op(draw, k: _Kit) -> O.Op:
-    """One op, with `fuzz.generate.random_op`'s mix of kinds (map first: it shrinks there)."""
+    """One op, with `fuzz.gen.generate.random_op`'s mix of kinds (map first: it shrinks there)."""
     g = k.g
     kind = draw(_OP_KIND)
     iova = _draw_iova(draw, k)
@@ -295,7 +295,7 @@ def _draw_op(draw, k: _Kit) -> O.Op:
 
 
 def _draw_template(draw, k: _Kit) -> list[O.Op]:
-    """`fuzz.generate.random_template`: short sequences that look like a real driver.  Each op
+    """`fuzz.gen.generate.random_template`: short sequences that look like a real driver.  Each op
     of a template then draws a keep flag (kept 19 times in 20) that shrinks to "drop", so the
     shrinker can take a template apart one op at a time."""
     return [op for op in _template_ops(draw, k) if draw(_KEEP)]
@@ -353,14 +353,14 @@ def sizes(config: Config) -> st.SearchStrategy[int]:
 
 @lru_cache(maxsize=1024)
 def single_ops(config: Config) -> st.SearchStrategy[O.Op]:
-    """One op of any kind, mixed as `fuzz.generate.random_op` mixes them."""
+    """One op of any kind, mixed as `fuzz.gen.generate.random_op` mixes them."""
     k = _kit(_geometry(config))
     return st.composite(lambda draw: _draw_op(draw, k))()
 
 
 @lru_cache(maxsize=1024)
 def templates(config: Config) -> st.SearchStrategy[list[O.Op]]:
-    """One of `fuzz.generate.random_template`'s user-like sequences."""
+    """One of `fuzz.gen.generate.random_template`'s user-like sequences."""
     k = _kit(_geometry(config))
     return st.composite(lambda draw: _draw_template(draw, k))()
 

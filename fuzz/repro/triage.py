@@ -46,9 +46,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codec
-from .findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS, Finding, signature_hash
-from .ops import format_scenario
+from ..judge.findings import ALL_KINDS, EFFICIENCY_KINDS, UPSTREAM_KINDS, Finding, signature_hash
+from ..lang import codec
+from ..lang.ops import format_scenario
 
 VERSION = "iopgfuzz 0.1.0"
 BUCKET_FILES = ("input.bin", "input.ops", "report.txt")
@@ -143,7 +143,7 @@ def clean_stale_temporaries(root: Path, depth: int = 3) -> list[Path]:
 
 #: Findings of these categories never explain each other: each has its own primary per run.
 CORRECTNESS, EFFICIENCY, UPSTREAM = "correctness", "efficiency", "upstream"
-#: The reference's own misbehaviour (fuzz.findings.UPSTREAM_KINDS) is a category of its own,
+#: The reference's own misbehaviour (fuzz.judge.findings.UPSTREAM_KINDS) is a category of its own,
 #: so that it neither hides nor is hidden by the variant's.
 
 

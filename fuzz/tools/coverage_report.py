@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .codec import decode
-from .executor import run_scenario
-from .plugins import load_variant
+from ..lang.codec import decode
+from ..run.executor import run_scenario
+from ..run.plugins import load_variant
 
 
 def coverage_report(corpus: Path, out: Path, variant: str) -> tuple[int, float]:
     import coverage  # the `fuzz` extra installs it
 
     cov = coverage.Coverage(source=["model", "fuzz"], branch=True,
-                            omit=["*/fuzz/target.py", "*/fuzz/campaign.py"])
+                            omit=["*/fuzz/target.py", "*/fuzz/campaigns/campaign.py"])
     v = load_variant(variant)
     files = sorted(p for p in Path(corpus).rglob("*")
                    if p.is_file() and not p.name.startswith("."))

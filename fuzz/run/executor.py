@@ -1,6 +1,6 @@
 """Run a scenario in a reference world and a variant world side by side, op by op.
 
-The executor only runs and records; judging is `fuzz.oracles`.  It instruments the variant's
+The executor only runs and records; judging is `fuzz.judge.oracles`.  It instruments the variant's
 io-pgtable `iotlb_sync_map` (whatever variant or plugin supplied it) to log every entry the
 walk reads and every line it cleans, which the footprint and efficiency oracles need.
 """
@@ -13,10 +13,10 @@ import weakref
 
 from model import BudgetExhausted, ConfigRejected, KernelBug, Reference, Variant, World
 
-from . import ops as O
-from .findings import Finding
-from .oracles import Oracles
-from .records import OpRecord, Outcome, RunResult, SyncCall
+from ..judge.findings import Finding
+from ..judge.oracles import Oracles
+from ..judge.records import OpRecord, Outcome, RunResult, SyncCall
+from ..lang import ops as O
 
 __all__ = ["DEFAULT_BUDGET", "Executor", "OpRecord", "Outcome", "RunResult", "SyncCall",
            "SyncTracer", "apply", "default_reference", "make_world", "paired_kernel_version",

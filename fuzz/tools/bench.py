@@ -46,9 +46,9 @@ def profile_generated(n: int = 300, seed: int = 5, variant: str = "v1", top: int
     import pstats
     import random
 
-    from fuzz.executor import run_scenario
-    from fuzz.generate import random_scenario
-    from fuzz.plugins import load_variant as get_variant
+    from fuzz.gen.generate import random_scenario
+    from fuzz.run.executor import run_scenario
+    from fuzz.run.plugins import load_variant as get_variant
 
     r = random.Random(seed)
     scenarios = [random_scenario(r) for _ in range(n)]
@@ -62,8 +62,8 @@ def profile_generated(n: int = 300, seed: int = 5, variant: str = "v1", top: int
 
 
 def _seed_scenarios():
-    from fuzz.campaign import SEEDS
-    from fuzz.ops import parse_scenario
+    from fuzz.campaigns.campaign import SEEDS
+    from fuzz.lang.ops import parse_scenario
 
     files = sorted(SEEDS.glob("*.ops"))
     return [(f.name, parse_scenario(f.read_text(), str(f))) for f in files]
@@ -72,8 +72,8 @@ def _seed_scenarios():
 def bench_seeds(variant: str = "v1", seconds: float = 5.0) -> dict:
     """Executions per second over the seed corpus, uninstrumented (the harness's own speed),
     and the slowest seed.  Round-robin over the seeds for `seconds`."""
-    from fuzz.executor import run_scenario
-    from fuzz.plugins import load_variant as get_variant
+    from fuzz.run.executor import run_scenario
+    from fuzz.run.plugins import load_variant as get_variant
 
     v = get_variant(variant)
     seeds = _seed_scenarios()
@@ -95,8 +95,8 @@ def _layers(variant: str) -> dict:
     """The layers of one seed execution, peeled apart: the variant world alone running the ops
     (no reference, no checks), both worlds (still no checks), and the full differential
     execution (executor bookkeeping and the oracles after every op)."""
-    from fuzz.executor import DEFAULT_BUDGET, apply, default_reference, make_world, run_scenario
-    from fuzz.plugins import load_variant as get_variant
+    from fuzz.run.executor import DEFAULT_BUDGET, apply, default_reference, make_world, run_scenario
+    from fuzz.run.plugins import load_variant as get_variant
     from model import BudgetExhausted, ConfigRejected, KernelBug
 
     v = get_variant(variant)
@@ -188,7 +188,7 @@ def target(data):
         print("unreachable")
 
 
-from fuzz.bench import count_bytecodes
+from fuzz.tools.bench import count_bytecodes
 print("bytecodes", count_bytecodes(lambda: target(b"abc")), file=sys.stderr, flush=True)
 atheris.Setup(sys.argv, atheris.instrument_func(target))
 atheris.Fuzz()
@@ -224,7 +224,7 @@ def atheris_ns_per_bytecode(runs: int = 200_000) -> dict:
 _INSTRUMENTED_LAYERS = (
     "import json, sys\n"
     "import fuzz.target\n"
-    "from fuzz.bench import bench_layers\n"
+    "from fuzz.tools.bench import bench_layers\n"
     "print(json.dumps(bench_layers(sys.argv[1], float(sys.argv[2]))))\n")
 
 
@@ -257,7 +257,7 @@ def bench_seeds_atheris(variant: str = "v1", runs: int = 200) -> dict:
     import tempfile
     from pathlib import Path
 
-    from fuzz.campaign import TARGET, write_seeds
+    from fuzz.campaigns.campaign import TARGET, write_seeds
 
     with tempfile.TemporaryDirectory() as tmp:
         seeds = Path(tmp) / "seeds"

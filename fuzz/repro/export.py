@@ -25,11 +25,11 @@ from model import Reference, Variant, World
 from model.cint import ERRNO
 from model.config import KERNEL_FMT_NAME, PROT_LETTERS, QUIRK_NAMES, Config
 
-from . import ops as O
-from .executor import RunResult, run_op, run_scenario
-from .findings import Finding
-from .intervals import IntervalSet
-from .oracles import SYNCING_OPS, written_range
+from ..judge.findings import Finding
+from ..judge.intervals import IntervalSet
+from ..judge.oracles import SYNCING_OPS, written_range
+from ..lang import ops as O
+from ..run.executor import RunResult, run_op, run_scenario
 
 FORMATS = ("pytest", "kunit")
 CLEAN_VARIANTS = ("reference", "fixed")
@@ -90,9 +90,9 @@ The variant {variant_spec} must still report these finding signatures:
 and {" and ".join(clean) or "no other variant"} must report none.
 """
 
-from fuzz.executor import run_scenario
-from fuzz.ops import parse_scenario
-from fuzz.plugins import load_variant
+from fuzz.run.executor import run_scenario
+from fuzz.lang.ops import parse_scenario
+from fuzz.run.plugins import load_variant
 
 OPS_{up} = {ops_literal}
 
@@ -554,7 +554,7 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
 
 
 _LOCALS = "\t/* locals */"
-_HELPERS = Path(__file__).parent / "templates" / "kunit_smmu_view.c"
+_HELPERS = Path(__file__).parents[1] / "templates" / "kunit_smmu_view.c"
 
 
 def smmu_view_helpers() -> str:
@@ -565,7 +565,7 @@ def smmu_view_helpers() -> str:
 
 def _smmu_checks(i: int, t: OpTrace, synced: IntervalSet) -> list[str]:
     """The SMMU-view checks after op `i`, by the rule of the stale-read oracle
-    (fuzz/oracles.py): a successful syncing op (in the reference) makes its range synced and
+    (fuzz/judge/oracles.py): a successful syncing op (in the reference) makes its range synced and
     is checked at once; an op that writes entries un-syncs what it writes; an SMMU read of a
     synced IOVA is checked."""
     op, ret = t.op, t.ref_ret
@@ -690,7 +690,7 @@ def _nth(n: int) -> str:
 def export_file(path: str, fmt: str, variant_spec: str) -> tuple[str, list[str]]:
     """Returns (the exported text, warnings).  Raises OpsSyntaxError for an unreadable input,
     ExportError for one that cannot be exported, VariantLoadError for a bad variant."""
-    from .plugins import load_variant
+    from ..run.plugins import load_variant
     from .replay import input_path, load_input
 
     if fmt not in FORMATS:

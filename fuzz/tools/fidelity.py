@@ -31,10 +31,10 @@ from pathlib import Path
 from model import ConfigRejected, Reference, Variant
 from model.events import MEMORY_KINDS, WARN
 
-from . import ops as O
-from .executor import DEFAULT_BUDGET, make_world, run_op, run_scenario
-from .generate import random_scenario
-from .minimize import Minimizer
+from ..gen.generate import random_scenario
+from ..lang import ops as O
+from ..repro.minimize import Minimizer
+from ..run.executor import DEFAULT_BUDGET, make_world, run_op, run_scenario
 
 ASPECTS = ("config", "return", "tables", "cleans", "warns", "memory", "crash", "findings")
 

@@ -19,7 +19,7 @@ from functools import lru_cache
 from model import Config, ConfigRejected, World
 from model.config import CONCAT_LEGACY, CONCAT_MANDATORY, QUIRK_BITS
 
-from . import ops as O
+from ..lang import ops as O
 
 U64 = (1 << 64) - 1
 FORMAT_WEIGHTS = (("arm64-s1", 5), ("arm64-s2", 4), ("arm32-s1", 1), ("arm32-s2", 1),

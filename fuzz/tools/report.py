@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fuzz.ops import (
+from fuzz.lang.ops import (
     Map,
     MapSg,
     Op,
@@ -322,7 +322,7 @@ def measure(wl: Workload, config: Config, variant, kernel_version: str | None = 
     """Run `wl` in a fresh world of `variant` (a model world models `kernel_version` when a C
     world is among the columns).  ConfigRejected propagates (a bad config is the caller's
     error); anything else that goes wrong is recorded in the result."""
-    from .executor import make_world
+    from ..run.executor import make_world
 
     res = Result(variant.name)
     try:
@@ -412,7 +412,7 @@ def run_report(config: Config, variants: list, names: list[str] | None = None) -
                              f"{', '.join(WORKLOAD_NAMES)})")
         workloads = [wl for wl in workloads if wl.name in names]
         skipped = [s for s in skipped if s[0] in names]
-    from .executor import paired_kernel_version
+    from ..run.executor import paired_kernel_version
 
     others = [v for v in variants if v.name != "reference"]
     version = paired_kernel_version(*others)
@@ -696,7 +696,7 @@ def run_cli(variant_specs: list[str] | None, workloads: list[str] | None, config
     """`python -m fuzz report`.  Exit 0 on success; 2 on bad arguments, or when `--png PATH`
     was asked for explicitly and matplotlib is not installed (the table is printed first).
     The default PNG is skipped with a note when matplotlib is missing."""
-    from fuzz.plugins import VariantLoadError, load_variant
+    from fuzz.run.plugins import VariantLoadError, load_variant
 
     def bad(msg: str) -> int:
         print(f"error: {msg}", file=sys.stderr)
@@ -729,12 +729,12 @@ def run_cli(variant_specs: list[str] | None, workloads: list[str] | None, config
                    + "; ".join(f"{n}: {why}" for n, why in rep.skipped))
     print(FORMATS[fmt](rep), end="")
     if json_path:
-        from fuzz.triage import atomic_write
+        from fuzz.repro.triage import atomic_write
 
         atomic_write(Path(json_path), json.dumps(report_json(rep), indent=1) + "\n")
         print(f"wrote {json_path}")
     if ops_dir:
-        from fuzz.triage import atomic_write
+        from fuzz.repro.triage import atomic_write
 
         for wr in rep.workloads:
             atomic_write(Path(ops_dir) / f"{wr.workload.name}.ops",

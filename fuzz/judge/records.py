@@ -11,7 +11,7 @@ from model.events import Event
 from model.failpoints import Fired
 from model.memory import AccessRecord, CleanRecord
 
-from . import ops as O
+from ..lang import ops as O
 from .findings import Finding
 
 

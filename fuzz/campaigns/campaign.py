@@ -1,7 +1,7 @@
 """A campaign: N Atheris workers on one corpus, live progress, then a bucket table and
 `<crashes>/summary.json`.
 
-Life cycle of a finding: found by a worker (bucket written atomically by `fuzz.triage`) ->
+Life cycle of a finding: found by a worker (bucket written atomically by `fuzz.repro.triage`) ->
 counted by every worker that meets it again -> listed here and in summary.json -> reduced with
 `python -m fuzz minimize` -> reported with `python -m fuzz export`.
 
@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codec
-from .replay import load_input
-from .triage import (
+from ..lang import codec
+from ..repro.replay import load_input
+from ..repro.triage import (
     atomic_write,
     bucket_census,
     clean_stale_temporaries,
@@ -33,8 +33,8 @@ from .triage import (
     secondary_lines,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-TARGET = Path(__file__).resolve().parent / "target.py"
+ROOT = Path(__file__).resolve().parents[2]
+TARGET = ROOT / "fuzz" / "target.py"
 SEEDS = ROOT / "corpus" / "differential"
 _STATUS = re.compile(r"^#(\d+)\s")
 _FIELDS = {name: re.compile(rf"\b{name}: (\d+)") for name in ("cov", "corp", "rss")}

@@ -7,10 +7,10 @@ from pathlib import Path
 
 from model import Variant
 
-from . import findings as K
-from .codec import decode
-from .executor import OpRecord, Outcome, RunResult, run_scenario
-from .ops import VERSION_LINE, OpsSyntaxError, Scenario, parse_scenario
+from ..judge import findings as K
+from ..lang.codec import decode
+from ..lang.ops import VERSION_LINE, OpsSyntaxError, Scenario, parse_scenario
+from ..run.executor import OpRecord, Outcome, RunResult, run_scenario
 from .triage import secondary_of
 
 
@@ -105,7 +105,7 @@ def result_json(res: RunResult) -> dict:
 def findings_json(findings) -> list[dict]:
     """design §6's findings, each with `primary` (whether it opens a bucket: the first of its
     category in the run) and `secondary_of` (the signature of the primary that explains it, or
-    null), as `fuzz.triage` buckets them."""
+    null), as `fuzz.repro.triage` buckets them."""
     out = []
     for f, p in zip(findings, secondary_of(findings), strict=True):
         out.append({**f.as_json(), "primary": p is None,

@@ -25,8 +25,8 @@ from model.events import BUG, MEMORY_KINDS, UBSAN, WARN
 from model.pte import HW_MASK
 from model.smmu import BAD_WALK_REASONS
 
+from ..lang import ops as O
 from . import findings as K
-from . import ops as O
 from .findings import Finding, config_class
 from .intervals import IntervalSet, clip_pieces, input_region, request_pieces
 from .records import OpRecord, SyncCall

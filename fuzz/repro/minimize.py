@@ -24,9 +24,9 @@ from pathlib import Path
 from model import Config, Variant
 from model.config import QUIRK_BITS
 
-from . import ops as O
-from .executor import RunResult, run_scenario
-from .findings import Finding
+from ..judge.findings import Finding
+from ..lang import ops as O
+from ..run.executor import RunResult, run_scenario
 from .triage import group_findings
 
 #: Replays one minimisation may spend (cache hits are free).
@@ -318,7 +318,7 @@ def minimize_file(path: str, out: str, variant_spec: str, signature: str | None,
                   max_replays: int = DEFAULT_MAX_REPLAYS) -> tuple[MinimizeResult, str]:
     """Minimise the input at `path` into `out` (written atomically).  Raises OpsSyntaxError
     for an unreadable input and ValueError when the signature is not there."""
-    from .plugins import load_variant
+    from ..run.plugins import load_variant
     from .replay import load_input
     from .triage import atomic_write
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import random
 
-from . import codec
-from . import ops as O
+from ..lang import codec
+from ..lang import ops as O
 from .generate import (
     U64,
     boundaries,
