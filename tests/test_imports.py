@@ -10,6 +10,7 @@ below everything (issue "A layout that shows the pipeline").
 """
 
 import ast
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,6 +172,27 @@ def test_imports_point_only_to_an_equal_or_lower_rank():
 
 def test_every_fuzz_subpackage_says_its_job_and_what_it_may_import():
     for name, path in MODULES.items():
-        if name.startswith("fuzz.") and path.name == "__init__.py":
+        if name.count(".") == 1 and name.startswith("fuzz.") and path.name == "__init__.py":
             doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
             assert "imports" in doc and f"Rank {rank_of(name) - RANKS['fuzz.lang']} " in doc, name
+
+
+def test_every_relative_import_names_a_module_of_ours():
+    # a relative import one level off names nothing; the graph above would silently miss it
+    bad = []
+    for name, path in MODULES.items():
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[:len(package) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+                if target not in MODULES:
+                    bad.append(f"{name}:{node.lineno}: {target}")
+    assert bad == []
+
+
+def test_every_package_is_installed():
+    # `pip install .` (the ClusterFuzzLite build) installs only the packages pyproject names
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    packages = {m for m, p in MODULES.items() if p.name == "__init__.py"}
+    assert packages == set(listed["packages"])

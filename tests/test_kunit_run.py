@@ -2,7 +2,7 @@
 
 What each crashes/v1 reproducer's export must do is derived from its `# expect v1:` line (written
 from docs/findings.md, not from a run) and from what the exported test can see (its header
-says so, fuzz/repro/export.py _KIND_NOTES):
+says so, fuzz/repro/export/to_kunit.py _KIND_NOTES):
 
 * a stale read (and no `fail sync_map` before it: no kernel test can inject that failure) is
   seen by the SMMU-view check: the test fails on the posted patch, naming the IOVA, and passes

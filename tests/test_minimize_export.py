@@ -1,5 +1,5 @@
 """`python -m fuzz minimize` and `python -m fuzz export` (fuzz/repro/minimize.py,
-fuzz/repro/export.py)."""
+fuzz/repro/export/)."""
 
 import os
 import subprocess
@@ -11,7 +11,8 @@ import pytest
 from fuzz.cli import main
 from fuzz.lang import codec
 from fuzz.lang import ops as O
-from fuzz.repro.export import c_size, export_file
+from fuzz.repro.export import export_file
+from fuzz.repro.export.to_kunit import c_size
 from fuzz.repro.minimize import default_signature, minimize
 from fuzz.repro.replay import load_input
 from fuzz.run.executor import run_scenario

@@ -57,7 +57,7 @@ def test_v1_still_has_findings_on_the_reproducers(worlds):
 
 
 def test_v2_cleans_as_the_python_fixed_on_the_report_workloads(worlds):
-    from fuzz.tools.report import run_report
+    from fuzz.tools.report.measure import run_report
     from model import Config
     from model.variants import Fixed
 

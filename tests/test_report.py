@@ -23,6 +23,9 @@ import pytest
 from fuzz.cli import main
 from fuzz.lang.ops import Map, MapSg, Segment, Unmap, parse_scenario
 from fuzz.tools import report as R
+from fuzz.tools.report import measure as M
+from fuzz.tools.report import render as Rd
+from fuzz.tools.report import workloads as W
 from model import Config
 from model.variants import get_variant
 from model.variants.base import Variant, forwarding_driver_iotlb_sync_map
@@ -46,9 +49,9 @@ def discontiguous(n: int, iova: int = IOVA) -> MapSg:
     return MapSg(iova, tuple(Segment(PA + 2 * i * K4, K4) for i in range(n)))
 
 
-def run(ops, setup=(), variant="reference", config=None) -> R.Result:
-    wl = R.Workload("t", "test", tuple(setup), tuple(ops))
-    return R.measure(wl, config or Config(), get_variant(variant))
+def run(ops, setup=(), variant="reference", config=None) -> M.Result:
+    wl = W.Workload("t", "test", tuple(setup), tuple(ops))
+    return M.measure(wl, config or Config(), get_variant(variant))
 
 
 def warm(iova: int = IOVA) -> tuple:
@@ -167,15 +170,15 @@ def test_least_does_not_depend_on_the_variant():
 
 def test_a_variant_that_skips_cleans_is_flagged_not_praised():
     v = NoCleanVariant()
-    wl = R.Workload("t", "test", warm(), (discontiguous(64),))
-    r = R.measure(wl, Config(), v)
+    wl = W.Workload("t", "test", warm(), (discontiguous(64),))
+    r = M.measure(wl, Config(), v)
     assert r.lines == 0 < r.least_lines == 8
     assert r.stale is not None and r.stale["op"] == 0 and r.stale["lvl"] == 3
     assert not r.correct
-    rep = R.run_report(Config(), [get_variant("reference"), v], ["sg-64"])
-    text = R.format_text(rep)
+    rep = M.run_report(Config(), [get_variant("reference"), v], ["sg-64"])
+    text = Rd.format_text(rep)
     assert "YES L3" in text and "no-clean: sg-64" in text
-    assert "| 0 / 0 (stale) |" in R.format_summary(rep)
+    assert "| 0 / 0 (stale) |" in Rd.format_summary(rep)
 
 
 class ExplodingVariant(Variant):
@@ -194,10 +197,10 @@ class ExplodingVariant(Variant):
 
 
 def test_a_variant_that_raises_is_an_error_row():
-    rep = R.run_report(Config(), [ExplodingVariant()], ["sg-8"])
+    rep = M.run_report(Config(), [ExplodingVariant()], ["sg-8"])
     r = _res(rep, "sg-8", "boom")
     assert r.error == "RuntimeError: boom" and not r.correct
-    text = R.format_text(rep)
+    text = Rd.format_text(rep)
     assert "ERROR RuntimeError: boom" in text and "boom: sg-8" in text
     assert _res(rep, "sg-8", "reference").correct
 
@@ -205,11 +208,11 @@ def test_a_variant_that_raises_is_an_error_row():
 # --- the built-in workloads, default config ---------------------------------------------------
 
 @pytest.fixture(scope="module")
-def default_report() -> R.Report:
-    return R.run_report(Config(), [get_variant(v) for v in BUILTIN])
+def default_report() -> M.Report:
+    return M.run_report(Config(), [get_variant(v) for v in BUILTIN])
 
 
-def _res(rep, name, variant) -> R.Result:
+def _res(rep, name, variant) -> M.Result:
     wr = next(w for w in rep.workloads if w.workload.name == name)
     return next(r for r in wr.results if r.variant == variant)
 
@@ -220,7 +223,7 @@ def _least(rep, name) -> tuple[int, int]:
 
 
 def test_every_workload_runs_in_the_default_config(default_report):
-    assert [w.workload.name for w in default_report.workloads] == list(R.WORKLOAD_NAMES)
+    assert [w.workload.name for w in default_report.workloads] == list(W.WORKLOAD_NAMES)
     assert default_report.skipped == []
     assert default_report.variants == list(BUILTIN)
 
@@ -297,7 +300,7 @@ CONFIGS = ["", "line=32", "line=128", "granule=16K", "granule=64K", "fmt=arm64-s
 def test_least_is_a_lower_bound_of_every_correct_variant(cfg):
     from fuzz.lang.ops import parse_config_filter
 
-    rep = R.run_report(Config(**parse_config_filter(cfg)), [get_variant(v) for v in BUILTIN])
+    rep = M.run_report(Config(**parse_config_filter(cfg)), [get_variant(v) for v in BUILTIN])
     assert rep.workloads
     for wr in rep.workloads:
         ref = wr.reference
@@ -312,7 +315,7 @@ def test_least_is_a_lower_bound_of_every_correct_variant(cfg):
 
 def test_v1_on_ttbr1_is_flagged_for_its_warns():
     # findings.md §4: v1 WARNs on every TTBR1 sync (and reads past the 64-entry PGD, §5)
-    rep = R.run_report(Config(ias=36, quirks=1 << 5), [get_variant("v1")], ["sg-8"])
+    rep = M.run_report(Config(ias=36, quirks=1 << 5), [get_variant("v1")], ["sg-8"])
     r = _res(rep, "sg-8", "v1")
     assert r.warns > 0 and not r.correct
     assert any("WARN" in n for n in r.notes) and "WARN" in r.flags
@@ -353,7 +356,7 @@ def test_cli_json_schema(tmp_path, capsys):
     path = tmp_path / "r.json"
     assert main(["report", "--no-png", "--workload", "sg-64", "--json", str(path)]) == 0
     doc = json.loads(path.read_text())
-    assert doc["schema"] == R.SCHEMA
+    assert doc["schema"] == Rd.SCHEMA
     assert {"schema", "config", "geometry", "variants", "workloads", "skipped"} <= set(doc)
     assert doc["config"]["granule"] == 4096 and doc["config"]["line"] == 64
     assert doc["variants"] == list(BUILTIN)
@@ -438,8 +441,8 @@ def test_readme_shows_the_current_numbers(default_report):
     """The README's table is this report's summary; regenerate it with
     `python -m fuzz report --format summary --png docs/img/cmo.png` when the numbers change."""
     readme = (ROOT / "README.md").read_text()
-    rows = [ln for ln in R.format_summary(default_report).splitlines() if ln.startswith("| `")]
-    assert len(rows) == len(R.WORKLOAD_NAMES)
+    rows = [ln for ln in Rd.format_summary(default_report).splitlines() if ln.startswith("| `")]
+    assert len(rows) == len(W.WORKLOAD_NAMES)
     for row in rows:
         assert row in readme, f"README.md is out of date: {row}"
     assert (ROOT / "docs/img/cmo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

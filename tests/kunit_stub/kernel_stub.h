@@ -94,7 +94,7 @@ void *phys_to_virt(phys_addr_t address);
 #define GFP_KERNEL		((gfp_t)0xcc0u)
 
 /* --- <uapi/asm-generic/errno-base.h>, <uapi/asm-generic/errno.h> ------------------------- */
-/* Every errno name fuzz/repro/export.py can print (model.cint.ERRNO). */
+/* Every errno name fuzz/repro/export/to_kunit.py can print (model.cint.ERRNO). */
 #define EPERM			1
 #define ENOENT			2
 #define EIO			5

@@ -1,22 +1,9 @@
-"""`export`: turn an input into a regression test.
-
-* `pytest`: a self-contained test function that embeds the `.ops` text and checks that the
-  variant still reports the finding signature(s) and that `reference` and `fixed` report none.
-* `kunit`: a KUnit-style C test body for `drivers/iommu/io-pgtable-arm-selftests.c`: the
-  `struct io_pgtable_cfg` of the config, then for every op the io-pgtable calls it comes down
-  to (the `map_pages`/`unmap_pages` calls the iommu core splits it into, the driver's
-  `iotlb_sync_map`, `iova_to_phys`), each checked with `KUNIT_EXPECT_EQ` against what the
-  reference (upstream) model returned, and a comment where the variant goes wrong that says
-  what goes wrong and what a KUnit test can and cannot observe of it.
-
-The io-pgtable calls come from replaying the scenario on a reference world whose
-`io_pgtable_ops` are wrapped to record them (the core's page-size split is the model's own
-`iommu_pgsize`); the `iotlb_sync_map` calls are those the executor recorded in the variant.
-"""
+"""`export --format kunit`: a KUnit-style C test body for
+`drivers/iommu/io-pgtable-arm-selftests.c`, checked against the reference (upstream) model's
+returns, with the SMMU's view checked through the helpers of `fuzz/templates/kunit_smmu_view.c`."""
 
 from __future__ import annotations
 
-import re
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,98 +12,12 @@ from model import Reference, Variant, World
 from model.cint import ERRNO
 from model.config import KERNEL_FMT_NAME, PROT_LETTERS, QUIRK_NAMES, Config
 
-from ..judge.findings import Finding
-from ..judge.intervals import IntervalSet
-from ..judge.oracles import SYNCING_OPS, written_range
-from ..lang import ops as O
-from ..run.executor import RunResult, run_op, run_scenario
-
-FORMATS = ("pytest", "kunit")
-CLEAN_VARIANTS = ("reference", "fixed")
-
-
-class ExportError(Exception):
-    """The input cannot be exported (e.g. the kernel refuses its configuration)."""
-
-
-def ident_from_path(source: str) -> str:
-    """A C/Python identifier from a file name: `crashes/v1/ttbr1-sync.ops` -> `ttbr1_sync`."""
-    stem = Path(source).name
-    for suffix in (".ops", ".bin"):
-        stem = stem.removesuffix(suffix)
-    # always used behind a prefix (test_, iopgfuzz_, OPS_), so a leading digit is fine
-    return re.sub(r"\W+", "_", stem).strip("_").lower() or "scenario"
-
-
-def signatures(res: RunResult) -> list[str]:
-    """Distinct finding signatures of a run, in the order they first appear."""
-    return list(dict.fromkeys(f.signature for f in res.findings))
-
-
-def _ops_text(scenario: O.Scenario, original: str | None) -> str:
-    """The text to embed: the original `.ops` text (comments and all) when it is one, else
-    the canonical form."""
-    if original is not None:
-        try:
-            if O.format_scenario(O.parse_scenario(original)) == O.format_scenario(scenario):
-                return original if original.endswith("\n") else original + "\n"
-        except O.OpsSyntaxError:
-            pass
-    return O.format_scenario(scenario)
-
-
-# --- pytest -----------------------------------------------------------------------------------
-
-def export_pytest(scenario: O.Scenario, res: RunResult, variant_spec: str, source: str,
-                  original: str | None = None) -> str:
-    name = ident_from_path(source)
-    sigs = signatures(res)
-    clean = [v for v in CLEAN_VARIANTS if v != variant_spec]
-    text = _ops_text(scenario, original)
-    if '"""' in text or "\\" in text:
-        ops_literal = repr(text)
-    else:
-        ops_literal = '"""\\\n' + text + '"""'
-    expect = "\n".join(f"    {s!r}," for s in sigs)
-    doc_sigs = "\n".join(f"    {s}" for s in sigs) or "    (none)"
-    up = name.upper()
-    text = f'''"""Regression test exported by iopgfuzz from {Path(source).name}.
-
-`python -m fuzz export {source} --format pytest --variant {variant_spec}`
-The variant {variant_spec} must still report these finding signatures:
-
-{doc_sigs}
-
-and {" and ".join(clean) or "no other variant"} must report none.
-"""
-
-from fuzz.run.executor import run_scenario
-from fuzz.lang.ops import parse_scenario
-from fuzz.run.plugins import load_variant
-
-OPS_{up} = {ops_literal}
-
-EXPECTED_{up} = [
-{expect}
-]
-
-
-def test_{name}():
-    scenario = parse_scenario(OPS_{up}, {Path(source).name!r})
-    variant = load_variant({variant_spec!r})
-    found = [f.signature for f in run_scenario(scenario, variant).findings]
-    missing = [s for s in EXPECTED_{up} if s not in found]
-    assert not missing, f"{{variant.name}} no longer reports {{missing}}; it reports {{found}}"
-    if not EXPECTED_{up}:
-        assert not found, f"{{variant.name}} now reports {{found}}"
-    for clean in {tuple(clean)!r}:
-        other = [f.signature for f in run_scenario(scenario, load_variant(clean)).findings]
-        assert not other, f"{{clean}} reports {{other}}"
-'''
-    if any(len(line) > 100 for line in text.splitlines()):
-        text = "# ruff: noqa: E501\n" + text      # the embedded .ops text has long lines
-    return text
-
+from ...judge.findings import Finding
+from ...judge.intervals import IntervalSet
+from ...judge.oracles import SYNCING_OPS, written_range
+from ...lang import ops as O
+from ...run.executor import RunResult, run_op
+from .common import ident_from_path, signatures
 
 # --- KUnit: C spellings -----------------------------------------------------------------------
 
@@ -554,7 +455,7 @@ def export_kunit(scenario: O.Scenario, res: RunResult, variant: Variant, variant
 
 
 _LOCALS = "\t/* locals */"
-_HELPERS = Path(__file__).parents[1] / "templates" / "kunit_smmu_view.c"
+_HELPERS = Path(__file__).parents[2] / "templates" / "kunit_smmu_view.c"
 
 
 def smmu_view_helpers() -> str:
@@ -683,39 +584,3 @@ def _nth(n: int) -> str:
         return "next"
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
-
-
-# --- the command ------------------------------------------------------------------------------
-
-def export_file(path: str, fmt: str, variant_spec: str) -> tuple[str, list[str]]:
-    """Returns (the exported text, warnings).  Raises OpsSyntaxError for an unreadable input,
-    ExportError for one that cannot be exported, VariantLoadError for a bad variant."""
-    from ..run.plugins import load_variant
-    from .replay import input_path, load_input
-
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format {fmt!r} (formats: {', '.join(FORMATS)})")
-    variant = load_variant(variant_spec)
-    scenario = load_input(path)
-    original = None
-    try:
-        raw = input_path(path).read_text(encoding="utf-8")
-        if raw.lstrip().startswith("# iopgfuzz ops"):
-            original = raw
-    except (OSError, UnicodeDecodeError):
-        pass
-    res = run_scenario(scenario, variant)
-    if res.config_error:
-        raise ExportError(f"{path}: the kernel refuses this configuration: {res.config_error}")
-    warnings = []
-    if not res.findings:
-        warnings.append(f"{variant_spec} reports no finding on {path}")
-    if fmt == "pytest":
-        for v in CLEAN_VARIANTS:
-            if v != variant_spec:
-                other = signatures(run_scenario(scenario, load_variant(v)))
-                if other:
-                    warnings.append(f"{v} reports {', '.join(other)}: the exported test fails "
-                                    "until that is fixed")
-        return export_pytest(scenario, res, variant_spec, path, original), warnings
-    return export_kunit(scenario, res, variant, variant_spec, path), warnings
