@@ -214,9 +214,8 @@ def cmd_hypothesis(args: argparse.Namespace) -> int:
     if args.output:
         write_json(camp, args.output)
         print(f"summary written to {args.output}")
-    kinds = {b.kind for b in camp.buckets.values()}
-    if not args.strict:
-        kinds -= {"cmo-regression", "redundant-clean"}
+    from fuzz.judge.findings import is_crash
+    kinds = {b.kind for b in camp.buckets.values() if is_crash(b.kind, args.strict)}
     return EXIT_FINDINGS if kinds else EXIT_OK
 
 

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..judge.findings import is_crash
 from ..lang import codec
 from ..repro.replay import load_input
 from ..repro.triage import (
@@ -138,6 +139,21 @@ def repair_corpus(corpus: Path) -> list[Path]:
     return removed
 
 
+def _stop_on_signals():
+    """SIGINT and SIGTERM stop a campaign the way Ctrl-C does: workers stopped, the summary
+    printed, buckets and counts flushed.  Explicitly, because a campaign started in the
+    background by a script inherits SIGINT ignored (POSIX), and Python's default for SIGTERM
+    is to die without stopping the workers' libFuzzer cleanly.  Returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    return lambda: [signal.signal(s, h) for s, h in old.items()]
+
+
 def run_campaign(opt: Options, out=None) -> int:
     out = out or sys.stdout
     opt.corpus.mkdir(parents=True, exist_ok=True)
@@ -183,6 +199,7 @@ def run_campaign(opt: Options, out=None) -> int:
                                          ", until interrupted (Ctrl-C)"), file=out, flush=True)
     interrupted = False
     next_report = opt.progress_every
+    restore = _stop_on_signals()
     try:
         while any(w.proc.poll() is None for w in workers):
             time.sleep(0.5)
@@ -201,6 +218,8 @@ def run_campaign(opt: Options, out=None) -> int:
                 w.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(w.proc.pid, signal.SIGKILL)
+    finally:
+        restore()
     seconds = time.time() - start
     time.sleep(0.2)
     summary = _summary(workers, opt, start, seconds, buckets_before)
@@ -212,8 +231,9 @@ def run_campaign(opt: Options, out=None) -> int:
         print(f"worker {w.index} exited with {w.proc.returncode}; last lines of {w.log}:",
               file=out)
         print("\n".join(w.lines[-15:]), file=out)
-    crash_kinds = [b for b in summary["buckets"]
-                   if opt.strict or b["kind"] not in ("cmo-regression", "redundant-clean")]
+    # correctness buckets fail the campaign (efficiency ones with --strict); upstream ones,
+    # the reference's own, never do
+    crash_kinds = [b for b in summary["buckets"] if is_crash(b["kind"], opt.strict)]
     if failed:
         return 2
     return 1 if crash_kinds else 0
