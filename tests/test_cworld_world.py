@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kernel_patches import BUG_ON_PATCH
+from kernel_patches import BUG_ON_PATCH, NO_LEAF_CLEAN_PATCH
 
 from cworld.source import ARM_C
 from fuzz.lang.ops import parse_scenario
@@ -139,22 +139,6 @@ OOB_PGD_PATCH = """\
  \t\tpte = READ_ONCE(*ptep);
 """
 
-# The leaf clean of __arm_lpae_init_pte deleted (with its `if`, which would else swallow
-# the closing brace).
-NO_LEAF_CLEAN_PATCH = """\
---- a/drivers/iommu/io-pgtable-arm.c
-+++ b/drivers/iommu/io-pgtable-arm.c
-@@ -316,9 +316,6 @@
-
- \tfor (i = 0; i < num_entries; i++)
- \t\tptep[i] = pte | paddr_to_iopte(paddr + i * sz, data);
--
--\tif (!cfg->coherent_walk)
--\t\t__arm_lpae_sync_pte(ptep, num_entries, cfg);
- }
-
- static int arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,
-"""
 
 PATCHES = {"bug_on": BUG_ON_PATCH, "unmap_cycle": UNMAP_CYCLE_PATCH, "spin": SPIN_PATCH,
            "oob": OOB_PATCH, "oob_pgd": OOB_PGD_PATCH, "no_leaf_clean": NO_LEAF_CLEAN_PATCH}

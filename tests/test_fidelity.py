@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kernel_patches import NO_LEAF_CLEAN_PATCH
 
 from fuzz.lang import ops as O
 from fuzz.run.plugins import load_variant
@@ -19,21 +20,6 @@ from model.variants import V1, Reference
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT.parent / "shared" / "seed" / "patch-v1-review.txt"
 
-#: Deletes the leaf clean of __arm_lpae_init_pte (6.12.117 context).
-NO_LEAF_CLEAN = "\n".join([
-    "--- a/drivers/iommu/io-pgtable-arm.c",
-    "+++ b/drivers/iommu/io-pgtable-arm.c",
-    "@@ -316,9 +316,6 @@ static void __arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,",
-    " ",
-    " \tfor (i = 0; i < num_entries; i++)",
-    " \t\tptep[i] = pte | paddr_to_iopte(paddr + i * sz, data);",
-    "-",
-    "-\tif (!cfg->coherent_walk)",
-    "-\t\t__arm_lpae_sync_pte(ptep, num_entries, cfg);",
-    " }",
-    " ",
-    " static int arm_lpae_init_pte(struct arm_lpae_io_pgtable *data,",
-    ""])
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +45,7 @@ def test_ci_sample_has_no_unexplained_difference(upstream, seed_v1):
 
 def test_a_lost_clean_is_a_difference_with_a_small_reproducer(tmp_path, upstream):
     patch = tmp_path / "no-leaf-clean.patch"
-    patch.write_text(NO_LEAF_CLEAN)
+    patch.write_text(NO_LEAF_CLEAN_PATCH)
     broken = load_variant(f"c:{patch}")
     pairing = F.Pairing("reference", Reference(), broken)
     sc = O.parse_scenario((ROOT / "corpus/differential/s1-4k-churn.ops").read_text())
