@@ -21,6 +21,7 @@ import pytest
 
 from fuzz.judge import findings as K
 from fuzz.lang.ops import parse_scenario
+from fuzz.repro.triage import group_findings
 from fuzz.run.executor import run_scenario
 from model.kapi import (
     ARM_LPAE_LVL_IDX,
@@ -268,13 +269,42 @@ def test_foreign_walk_v1_small_pgd():
     fw = of_kind(res, K.FOREIGN_WALK)
     assert len(fw) == 1
     assert fw[0].where == "sync_map" and fw[0].level == "L1"
-    assert fw[0].signature == "foreign-walk|v1|sync_map|top+1|small"  # L1 under an L0 PGD
-    # the last line read covers L1 entries 504..511 = [504G, 512G)
-    assert "[0x7e00000000, 0x7fffffffff]" in fw[0].message
+    assert fw[0].signature == "foreign-walk|v1|sync_map|top+1|-"  # L1 under an L0 PGD
+    # entry 5 = [5G, 6G) holds the page; the first entry read outside the range is entry 6
+    assert "[0x180000000, 0x1bfffffff]" in fw[0].message
     rec = res.records[0].var
     assert rec.cleans["sync_map"] == [2, 1 + 64]
     empties = [e for e in rec.events if e.site == "__arm_lpae_iotlb_sync_map:empty"]
     assert sum(e.count for e in empties) == 506
+
+
+def test_foreign_walk_inside_one_cache_line():
+    # The same arithmetic at L1 index 505 (505G = 0x7e40000000): iova_offset = 505G & (2G - 1)
+    # = 1G, sync_idx_end = (1G + 4K + 1G - 4K) >> 30 = 2, 2 - 505 wraps, min_t(ulong, ...,
+    # max_entries(505) = 7) = 7: the walk reads entries 505..511, all in line 63 (entries
+    # 504..511).  Judged per entry (design §5), entry 506 = [506G, 507G) is foreign; judged per
+    # line it was only the 6 WARNs.
+    res = run(SMALL_40 + "map 0x7e40000000 0x80000000 4K\n", "v1")
+    fw = of_kind(res, K.FOREIGN_WALK)
+    assert [f.signature for f in fw] == ["foreign-walk|v1|sync_map|top+1|-"]
+    assert "[0x7e80000000, 0x7ebfffffff]" in fw[0].message
+    # the WARNs of the same walk come after it: its secondary, not a bucket of their own
+    assert group_findings(res.findings)[0].primary is fw[0]
+
+
+def test_foreign_walk_named_by_the_level_it_left_the_range():
+    # Mali, 4K, ias 32: a one-entry PGD at L0 (PGD_IDX(0) = 0 - 9), so at L1 shift = 39 - 9 =
+    # 30 and iova_offset keeps no index bit.  For 2G (L1 index 2): end = (0 + 4K + 1G - 4K)
+    # >> 30 = 1, 1 - 2 wraps, the walk reads L1 entries 2..511.  Entry 3 = [3G, 4G) is a table
+    # (the first map), so the walk also descends into it with a size gone wrong and reads L2
+    # entries of [3G, 4G).  The walk left the range at L1 (top+1); the L2 reads follow from it.
+    res = run("config fmt=mali granule=4K ias=32 oas=32\n"
+              "map 0xc0000000 0x40000000 4K\nmap 0x80000000 0x80000000 4K\n", "v1")
+    fw = [f for f in of_kind(res, K.FOREIGN_WALK) if f.op_index == 1]
+    assert [(f.level, f.signature) for f in fw] == [("L1", "foreign-walk|v1|sync_map|top+1|-")]
+    assert "[0xc0000000, 0xffffffff]" in fw[0].message
+    assert res.records[1].var.sync_calls and any(
+        a.table.lvl == 2 for a in res.records[1].var.sync_calls[0].accesses)
 
 
 def test_foreign_walk_quiet():

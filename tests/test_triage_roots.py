@@ -206,8 +206,8 @@ def test_levels_count_from_the_pgd_so_problems_2_and_3_stay_apart():
     f3 = group_findings(p3.findings)[0].primary
     f2 = group_findings(p2.findings)[0].primary
     assert (f3.kind, f3.level, f2.kind, f2.level) == ("foreign-walk", "L2", "foreign-walk", "L2")
-    assert f3.signature == "foreign-walk|v1|sync_map|top|concat"
-    assert f2.signature == "foreign-walk|v1|sync_map|top+1|concat"
+    assert f3.signature == "foreign-walk|v1|sync_map|top|-"
+    assert f2.signature == "foreign-walk|v1|sync_map|top+1|-"
 
 
 def test_6_12_split_stale_reads_stay_apart_from_the_sync_walks():

@@ -49,8 +49,10 @@ def is_crash(kind: str, strict: bool = False) -> bool:
 #: the mapping happened to end at (a block, a table's leaves), whatever left it uncleaned.
 SIGNATURE_WITHOUT_LEVEL = (STALE_READ,)
 #: Kinds whose signature leaves the config class out: error propagation does not depend on the
-#: table's shape, and a WARN's site already names the check that fired.
-SIGNATURE_WITHOUT_CLASS = (LOST_ERROR, CONTINUED_AFTER_ERROR, WARN)
+#: table's shape, a WARN's site already names the check that fired, and a walk that leaves its
+#: range is placed by its level from the PGD (one line of a walker over-walks a small and a
+#: concatenated PGD alike: findings.md §2).
+SIGNATURE_WITHOUT_CLASS = (LOST_ERROR, CONTINUED_AFTER_ERROR, WARN, FOREIGN_WALK)
 
 
 @dataclass

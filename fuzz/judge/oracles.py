@@ -241,42 +241,59 @@ class Oracles:
         out = []
         for call in rec.var.sync_calls:
             r = self._range(call.iova, call.size)
-            bad = self._first_foreign(call, r)
+            bad = self._shallowest_foreign(call, r)
             if bad is not None:
                 lvl, span_lo, span_hi = bad
                 rng = (f"[{call.iova:#x}, +{call.size:#x})")
+                # a request that leaves the input region (past the IAS, wrapped, the other
+                # half of a TTBR split) is a circumstance of its own, as for stale-read
+                pieces = request_pieces(call.iova, call.size)
+                where = "past-ias" if clip_pieces(pieces, self.region) != pieces else "sync_map"
                 out.append(self.finding(
-                    K.FOREIGN_WALK, "sync_map", lvl, rec,
-                    f"the sync walk for {rng} read L{lvl} entries covering "
+                    K.FOREIGN_WALK, where, lvl, rec,
+                    f"the sync walk for {rng} read an L{lvl} entry covering "
                     f"[{span_lo:#x}, {span_hi:#x}], outside the range",
                     request={"iova": call.iova, "size": call.size}))
                 break
         return out
 
-    def _first_foreign(self, call: SyncCall, r):
+    def _shallowest_foreign(self, call: SyncCall, r):
+        """(level, span) of a foreign entry at the shallowest level the walk read one: where
+        the walk left the range.  What it reads below that (it descends into foreign tables,
+        with the size by then wrong) is a consequence, so the finding is named by this level.
+        Among reads at that level, the first in walk order."""
+        best = None
         for acc in call.accesses:
             t = acc.table
-            if t.freed or t.lvl < 0:
+            if t.freed or t.lvl < 0 or (best is not None and t.lvl >= best[0]):
                 continue
-            first, last = max(acc.first, 0), min(acc.first + acc.n, t.entries) - 1
-            if first > last:
+            bad = self._foreign_entry(acc, r)
+            if bad is not None:
+                best = bad
+        return best
+
+    def _foreign_entry(self, acc, r):
+        """The first entry of one read run [first, first + n) whose IOVA span meets no piece of
+        the request (design §5: judged per entry), as (level, lo, hi), or None."""
+        t = acc.table
+        first, last = max(acc.first, 0), min(acc.first + acc.n, t.entries) - 1
+        if first > last:
+            return None
+        blk = self._block_size(t.lvl)
+        base = t.iova_base & self.ias_mask
+        cur = first
+        # the entries meeting a piece [p0, p1] are [(p0 - base) // blk, (p1 - base) // blk];
+        # walk the (sorted, disjoint) pieces and find the first entry of the run none covers
+        for p0, p1 in r:
+            e0, e1 = (p0 - base) // blk, (p1 - base) // blk
+            if e1 < cur:
                 continue
-            blk = self._block_size(t.lvl)
-            le = t.line_entries
-            base = t.iova_base & self.ias_mask
-            lo_line, hi_line = first // le, last // le
-            line_span = le * blk
-            if not r:
-                return t.lvl, base + first * blk, base + (last + 1) * blk - 1
-            # the lines that could miss every piece: the two ends, and with two pieces (a
-            # wrapped range) any line of the gap between them
-            lines = (range(lo_line, hi_line + 1) if len(r) > 1 else
-                     (lo_line, hi_line))
-            for ln in lines:
-                a, b = base + ln * line_span, base + (ln + 1) * line_span - 1
-                if all(b < p0 or a > p1 for p0, p1 in r):
-                    return t.lvl, a, b
-        return None
+            if e0 > cur:
+                break
+            cur = e1 + 1
+            if cur > last:
+                return None
+        return t.lvl, base + cur * blk, base + (cur + 1) * blk - 1
 
     # -- lost-error, continued-after-error --------------------------------------------------------
 
