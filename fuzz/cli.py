@@ -356,7 +356,7 @@ def apply_world_options(args: argparse.Namespace) -> str | None:
     per input.  Returns the error message, or None."""
     import os
 
-    from fuzz.run.executor import REFERENCE_ENV, default_reference
+    from fuzz.run.worlds import REFERENCE_ENV, default_reference
     from model.errors import IopgfuzzError
 
     for name, env in (("kernel_tree", "IOPGFUZZ_KERNEL_TREE"), ("cc", "IOPGFUZZ_CC"),

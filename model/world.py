@@ -8,16 +8,18 @@ methods give oracles and users what they need without reaching into private fiel
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
 from . import smmu
 from .config import IOMMU_READ, IOMMU_WRITE, Config
-from .driver import SmmuDomainOps
+from .driver import SmmuDomainOps, upstream_causes
 from .errors import KernelBug, WorldCrashed
 from .events import EventLog
 from .failpoints import Failpoints
+from .interface import OpTrace, SyncCall, WorldInterface
 from .io_pgtable_arm import (
     ARM_LPAE_BLOCK_SIZE,
     ARM_LPAE_GRANULE,
@@ -60,7 +62,40 @@ class Geometry:
                 "pgd_entries": self.pgd_entries}
 
 
-class World:
+class _SyncWalkTracer:
+    """Stands in for a world's io-pgtable `iotlb_sync_map` (whatever variant or plugin set it)
+    and records each call: the entries the walk read, the lines it cleaned, the `sync_map`
+    failpoint's hits.  It holds the world weakly: it is itself reachable from the world, and a
+    world nobody holds should end at once (a C world then goes back to its pool), not at the
+    next cyclic garbage collection."""
+
+    def __init__(self, world: World):
+        self._world = weakref.ref(world)
+        self.inner = world.data.iop.ops.iotlb_sync_map
+        self.calls: list[SyncCall] = []
+
+    def __call__(self, ops, iova, size):
+        data = self._world().data
+        mem, fp = data.mem, data.failpoints
+        call = SyncCall(iova, size)
+        self.calls.append(call)
+        mem.access_log, mem.clean_log = call.accesses, call.cleans
+        hits0, fired0 = fp.hits.get("sync_map", 0), len(fp.fired)
+        try:
+            call.ret = self.inner(ops, iova, size)
+        finally:
+            mem.access_log = mem.clean_log = None
+            call.hits = list(range(hits0 + 1, fp.hits.get("sync_map", 0) + 1))
+            call.fired = [f for f in fp.fired[fired0:] if f.site == "sync_map"]
+        return call.ret
+
+
+class World(WorldInterface):
+    """The model's world (model/interface.py is what the fuzzer may use of it)."""
+
+    _tracer: _SyncWalkTracer | None = None
+    _op_mark: tuple | None = None
+
     def __init__(self, config: Config, variant: Variant | None = None,
                  budget: int | None = None):
         self.config = config
@@ -173,6 +208,38 @@ class World:
     def fail(self, site: str, nth: int = 1, err: int | None = None) -> None:
         self.failpoints.arm(site, nth, err)
 
+    # -- recording ----------------------------------------------------------------------------
+
+    def begin_op(self) -> None:
+        self._op_mark = (self.events.mark(), len(self.failpoints.fired),
+                         [(k, v.calls, v.lines) for k, v in self.data.mem.by_site.items()])
+        if self._tracer is not None:
+            self._tracer.calls = []
+
+    def end_op(self) -> OpTrace:
+        ev0, fired0, before = self._op_mark
+        self._op_mark = None
+        by_site = self.data.mem.by_site
+        trace = OpTrace(self.events.since(ev0), self.failpoints.fired[fired0:], {},
+                        self._tracer.calls if self._tracer is not None else [])
+        if len(by_site) != len(before):       # a site seen for the first time
+            before += [(k, 0, 0) for k in list(by_site)[len(before):]]
+        cleans = trace.cleans
+        for k, c0, l0 in before:
+            v = by_site[k]
+            if v.calls != c0 or v.lines != l0:
+                cleans[k] = [v.calls - c0, v.lines - l0]
+        return trace
+
+    def trace_sync_walks(self) -> bool:
+        ops = self.data.iop.ops
+        if ops.iotlb_sync_map is None:
+            return False
+        if self._tracer is None:
+            self._tracer = _SyncWalkTracer(self)
+            ops.iotlb_sync_map = self._tracer
+        return True
+
     # -- inspection ---------------------------------------------------------------------------
 
     @property
@@ -205,6 +272,9 @@ class World:
 
     def dirty_lines(self) -> int:
         return self.data.mem.dirty_line_count()
+
+    def upstream_causes(self, iova: int, pgsize: int, pgcount: int) -> list[tuple[str, str]]:
+        return upstream_causes(self.data.iop.cfg, iova, pgsize, pgcount)
 
     def take_changed_tables(self) -> set[int]:
         """Physical addresses of tables allocated, freed or stored to since the last call."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from model import World
+from model.interface import WorldInterface
 
 # Correctness and safety: crashes by default.
 STALE_READ = "stale-read"
@@ -117,7 +117,7 @@ def level_name(level: int, start_level: int) -> str:
     return "top" if rel == 0 else f"top{rel:+d}"
 
 
-def config_class(world: World) -> str:
+def config_class(world: WorldInterface) -> str:
     """Coarse on purpose: the PGD's shape relative to a table page (small / exact / concat)
     and TTBR1 are what change how a walker indexes; format and granule only change the
     numbers, so they stay out of the signature (one root cause, few buckets)."""

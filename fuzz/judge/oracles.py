@@ -17,11 +17,11 @@ import re
 
 import numpy as np
 
-from model import KernelBug, World
+from model import KernelBug
 from model import events as E
 from model.config import IO_PGTABLE_QUIRK_ARM_TTBR1
-from model.driver import upstream_causes
 from model.events import BUG, MEMORY_KINDS, UBSAN, WARN
+from model.interface import WorldInterface
 from model.pte import HW_MASK
 from model.smmu import BAD_WALK_REASONS
 
@@ -82,7 +82,8 @@ MAPPING_OPS = (O.Map, O.MapNosync, O.MapSg)
 
 
 class Oracles:
-    def __init__(self, ref: World, var: World, variant: str, reference: str = "reference"):
+    def __init__(self, ref: WorldInterface, var: WorldInterface, variant: str,
+                 reference: str = "reference"):
         self.ref, self.var, self.variant, self.reference = ref, var, variant, reference
         self.cclass = config_class(var)
         g = var.geometry
@@ -179,8 +180,8 @@ class Oracles:
         # out: one root cause, one bucket
         causes = [e.site for e in r.events if e.kind == E.UPSTREAM_CAUSE]
         if isinstance(rec.op, (O.PtMapPages, O.PtUnmapPages)):     # direct io-pgtable calls
-            causes = [name for name, _ in upstream_causes(self.ref.data.iop.cfg, rec.op.iova,
-                                                          rec.op.pgsize, rec.op.pgcount)]
+            causes = [name for name, _ in self.ref.upstream_causes(rec.op.iova, rec.op.pgsize,
+                                                                   rec.op.pgcount)]
         where = causes[0] if causes else seen[0]
         return [Finding(K.UPSTREAM, self.reference, where, "-", "-", rec.index,
                         f"the reference ({self.reference}) misbehaved in {rec.op.kind}: "
@@ -341,7 +342,7 @@ class Oracles:
         hits a BUG_ON in the variant (the core's own bugs, e.g. the -ENOENT unmap return), it
         hits it in the reference too, and the crash is not the variant's."""
         op = rec.op
-        mark = self.ref.events.mark()
+        self.ref.begin_op()
         try:
             if isinstance(op, (O.Map, O.MapNosync)) and rec.ref.ret == 0:
                 self.ref.unmap(op.iova, op.size)
@@ -349,9 +350,10 @@ class Oracles:
                 self.ref.unmap(op.iova, rec.ref.ret)
         except KernelBug as bug:          # the executor stops after a crashed world
             rec.ref.crashed = str(bug)
-        # what the kernel's own unwind does (WARNs, out-of-bounds on a bogus range) is the
-        # reference's too, not the variant's
-        rec.ref.events = rec.ref.events + self.ref.events.since(mark)
+        finally:
+            # what the kernel's own unwind does (WARNs, out-of-bounds on a bogus range) is the
+            # reference's too, not the variant's
+            rec.ref.events = rec.ref.events + self.ref.end_op().events
 
     # -- warn ------------------------------------------------------------------------------------
 

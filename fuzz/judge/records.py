@@ -6,26 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model import World
 from model.events import Event
 from model.failpoints import Fired
-from model.memory import AccessRecord, CleanRecord
+from model.interface import OpTrace, SyncCall, WorldInterface
 
 from ..lang import ops as O
 from .findings import Finding
 
-
-@dataclass
-class SyncCall:
-    """One call of the variant's io-pgtable `iotlb_sync_map`."""
-
-    iova: int
-    size: int
-    ret: int | None = None
-    accesses: list[AccessRecord] = field(default_factory=list)
-    cleans: list[CleanRecord] = field(default_factory=list)
-    hits: list[int] = field(default_factory=list)       # sync_map failpoint hit numbers
-    fired: list[Fired] = field(default_factory=list)
+__all__ = ["OpRecord", "Outcome", "RunResult", "SyncCall"]
 
 
 @dataclass
@@ -40,6 +28,12 @@ class Outcome:
     exhausted: bool = False                          # the work budget ran out
     sync_calls: list[SyncCall] = field(default_factory=list)
     fired: list[Fired] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, trace: OpTrace) -> Outcome:
+        """An outcome holding what a world's `end_op` recorded (its return set later)."""
+        return cls(events=trace.events, cleans=trace.cleans, sync_calls=trace.sync_calls,
+                   fired=trace.fired)
 
     @property
     def lines(self) -> int:
@@ -72,7 +66,7 @@ class RunResult:
     variant: str
     records: list[OpRecord] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
-    ref: World | None = None
-    var: World | None = None
+    ref: WorldInterface | None = None
+    var: WorldInterface | None = None
     config_error: str | None = None
     exhausted: bool = False          # stopped early: the work budget ran out

@@ -95,8 +95,9 @@ def _layers(variant: str) -> dict:
     """The layers of one seed execution, peeled apart: the variant world alone running the ops
     (no reference, no checks), both worlds (still no checks), and the full differential
     execution (executor bookkeeping and the oracles after every op)."""
-    from fuzz.run.executor import DEFAULT_BUDGET, apply, default_reference, make_world, run_scenario
+    from fuzz.run.executor import DEFAULT_BUDGET, apply, run_scenario
     from fuzz.run.plugins import load_variant as get_variant
+    from fuzz.run.worlds import default_reference, make_world
     from model import BudgetExhausted, ConfigRejected, KernelBug
 
     v = get_variant(variant)

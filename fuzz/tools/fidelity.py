@@ -34,7 +34,8 @@ from model.events import MEMORY_KINDS, WARN
 from ..gen.generate import random_scenario
 from ..lang import ops as O
 from ..repro.minimize import Minimizer
-from ..run.executor import DEFAULT_BUDGET, make_world, run_op, run_scenario
+from ..run.executor import DEFAULT_BUDGET, run_op, run_scenario
+from ..run.worlds import make_world
 
 ASPECTS = ("config", "return", "tables", "cleans", "warns", "memory", "crash", "findings")
 
@@ -160,7 +161,7 @@ def compare_scenario(sc: O.Scenario, pairing: Pairing, source: str = "",
         if isinstance(op, O.Fail) and op.site == "sync_map":
             report.skipped["fail sync_map (no C counterpart)"] += 1
             break
-        om, oc = run_op(wm, op, None), run_op(wc, op, None)
+        om, oc = run_op(wm, op), run_op(wc, op)
         report.compared_ops += 1
         text = O.format_op(op)
         if _crash(om) or _crash(oc):

@@ -174,7 +174,7 @@ def reference_trace(scenario: O.Scenario) -> list[OpTrace]:
             t.legal_sync = bool(op.size) and not (op.iova | op.size) % g and \
                 world.first_hole(op.iova, op.size, "cpu") is None
         run = O.PtIovaToPhys(op.iova) if isinstance(op, O.Smmu) else op
-        o = run_op(world, run, None)
+        o = run_op(world, run)
         t.calls, t.ref_ret, t.crashed, t.error = rec.calls[n0:], o.ret, o.crashed, o.error
         out.append(t)
         if o.crashed or o.error or o.exhausted:

@@ -139,7 +139,7 @@ def measure(wl: Workload, config: Config, variant, kernel_version: str | None = 
     """Run `wl` in a fresh world of `variant` (a model world models `kernel_version` when a C
     world is among the columns).  ConfigRejected propagates (a bad config is the caller's
     error); anything else that goes wrong is recorded in the result."""
-    from ...run.executor import make_world
+    from ...run.worlds import make_world
 
     res = Result(variant.name)
     try:
@@ -229,7 +229,7 @@ def run_report(config: Config, variants: list, names: list[str] | None = None) -
                              f"{', '.join(WORKLOAD_NAMES)})")
         workloads = [wl for wl in workloads if wl.name in names]
         skipped = [s for s in skipped if s[0] in names]
-    from ...run.executor import paired_kernel_version
+    from ...run.worlds import paired_kernel_version
 
     others = [v for v in variants if v.name != "reference"]
     version = paired_kernel_version(*others)
