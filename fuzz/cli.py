@@ -408,9 +408,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="afterwards, replay the corpus under coverage.py into <crashes>/coverage")
     c.add_argument("--no-seeds", action="store_true",
                    help="start from the corpus folder alone (no corpus/differential seeds)")
-    c.add_argument("--instrument", choices=("model", "walker"), default="model",
-                   help="coverage of the whole model and the oracles (default), or of the "
-                        "variants' walkers and the oracles only: faster, less guidance")
+    c.add_argument("--instrument", choices=("auto", "model", "walker", "c"), default="auto",
+                   help="coverage of the whole model and the oracles (model), of the "
+                        "variants' walkers and the oracles only (walker: faster, less "
+                        "guidance), or of the C worlds' edges alone (c); auto (default): c "
+                        "when both worlds are C worlds, else model")
     c.add_argument("libfuzzer", nargs="*", metavar="-- LIBFUZZER_FLAGS")
     c.set_defaults(func=cmd_campaign)
     t = sub.add_parser("triage", help="list the buckets of a crashes folder")

@@ -9,14 +9,17 @@ configured through the environment (the campaign driver sets these):
     IOPGFUZZ_CONFIG      config filter, e.g. "fmt=arm64-s2,granule=4K"      (default none)
     IOPGFUZZ_STRICT      1: efficiency findings are crashes too
     IOPGFUZZ_STOP_FIRST  1: stop (libFuzzer crash) at the first new finding
-    IOPGFUZZ_INSTRUMENT  model (default): coverage of the whole model and the oracles;
+    IOPGFUZZ_INSTRUMENT  model: coverage of the whole model and the oracles;
                          walker: only the variants' walkers (and a plugin) and the oracles,
-                         about 1.5x the executions per second (docs/campaigns.md, "Speed")
+                         about 1.5x the executions per second (docs/campaigns.md, "Speed");
+                         c: no Python at all, only the C worlds' edges;
+                         auto (default): c when both worlds are C worlds, else model
 
 A finding with a new signature is written to its bucket and the campaign goes on; known
 signatures are only counted.
 """
 
+import contextlib
 import inspect
 import os
 import sys
@@ -39,10 +42,25 @@ NOT_INSTRUMENTED_MODEL = {"model.cint", "model.events", "model.errors"}
 MODEL_CORE = {"model", "model.config", "model.driver", "model.failpoints", "model.io_pgtable_arm",
               "model.iommu", "model.memory", "model.pte", "model.selftest", "model.smmu",
               "model.world"}
-INSTRUMENT_MODES = ("model", "walker")
-INSTRUMENT = os.environ.get("IOPGFUZZ_INSTRUMENT", "model") or "model"
+INSTRUMENT_MODES = ("auto", "model", "walker", "c")
+
+
+def auto_instrument_mode(variant: str, reference: str) -> str:
+    """`auto`: `c` when both worlds are C worlds, else `model`.  With both worlds in C, the
+    kernel C's own edges guide the campaign (cworld/coverage.py) and the Python left is the
+    iommu core, the same in both worlds, and the oracles, whose instrumentation costs about 15%
+    of the executions (docs/c-world.md, "Speed")."""
+    ref = reference or "model"
+    both_c = variant.startswith("c:") and (ref == "c" or ref.startswith("c:"))
+    return "c" if both_c else "model"
+
+
+INSTRUMENT = os.environ.get("IOPGFUZZ_INSTRUMENT", "") or "auto"
 if INSTRUMENT not in INSTRUMENT_MODES:
     sys.exit(f"IOPGFUZZ_INSTRUMENT={INSTRUMENT!r}: use one of {', '.join(INSTRUMENT_MODES)}")
+if INSTRUMENT == "auto":
+    INSTRUMENT = auto_instrument_mode(os.environ.get("IOPGFUZZ_VARIANT", "v1"),
+                                      os.environ.get("IOPGFUZZ_REFERENCE", ""))
 #: Of fuzz/, only the oracles: every other module of the package is harness.  The modules the
 #: target imports (and their subpackages) are named; a source tree's listing adds any others (a
 #: PyInstaller bundle has no listing: the names suffice there).
@@ -72,8 +90,11 @@ NOT_INSTRUMENTED_FUZZ = ({"fuzz", "fuzz.lang", "fuzz.lang.codec", "fuzz.lang.ops
 NOT_INSTRUMENTED = NOT_INSTRUMENTED_MODEL | NOT_INSTRUMENTED_FUZZ | \
     (MODEL_CORE if INSTRUMENT == "walker" else set())
 
-with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED, enable_loader_override=True,
-                 trace_dataflow=False):
+#: `c`: no Python is instrumented; libFuzzer's coverage is the C worlds' edges alone.
+_HOOK = contextlib.nullcontext() if INSTRUMENT == "c" else \
+    HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED, enable_loader_override=True,
+                trace_dataflow=False)
+with _HOOK:
     from fuzz.gen import mutate
     from fuzz.judge import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
     from fuzz.judge.findings import is_crash
@@ -88,7 +109,8 @@ with HookManager(INSTRUMENTED | {"fuzz"}, NOT_INSTRUMENTED, enable_loader_overri
 def instrument_plugin(variant) -> None:
     """A variant loaded from a file or an outside module is the code under test too."""
     mod = sys.modules.get(type(variant).__module__)
-    if mod is None or mod.__name__.split(".")[0] in INSTRUMENTED:
+    # (a C world's variant is glue: its code under test is the C, whose edges libFuzzer gets)
+    if mod is None or INSTRUMENT == "c" or mod.__name__.split(".")[0] in INSTRUMENTED | {"cworld"}:
         return
     for obj in list(vars(mod).values()):
         fns = [obj] if inspect.isfunction(obj) else \

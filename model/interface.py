@@ -165,8 +165,9 @@ class WorldInterface(abc.ABC):
         """Start recording one op (ops do not nest)."""
 
     @abc.abstractmethod
-    def end_op(self) -> OpTrace:
-        """What happened since `begin_op`."""
+    def end_op(self, into: OpTrace | None = None) -> OpTrace:
+        """What happened since `begin_op`: filled into `into` (an `OpTrace` of a subclass the
+        caller keeps, such as the executor's `Outcome`), else into a new `OpTrace`."""
 
     @abc.abstractmethod
     def trace_sync_walks(self) -> bool:

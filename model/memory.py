@@ -188,6 +188,9 @@ class Memory:
     clean_log: list | None = None
     #: Physical addresses of tables stored to since the executor last looked.
     touched: set = field(default_factory=set)
+    #: While a world records an op (`World.begin_op`): site -> its (calls, lines) before the
+    #: op, set when the op first cleans at that site, so the op's cleans cost nothing to find.
+    op_before: dict | None = None
     #: Entries that may still be written or allocated (None: unlimited); see BudgetExhausted.
     budget: int | None = None
     _seq: int = 0
@@ -362,6 +365,8 @@ class Memory:
         stats = self.by_site.get(site)
         if stats is None:
             stats = self.by_site[site] = SiteStats()
+        if self.op_before is not None and site not in self.op_before:
+            self.op_before[site] = (stats.calls, stats.lines)
         stats.calls += 1
         stats.lines += last_line - first_line + 1
         # Only lines inside the allocation exist in the model; the rest is someone else's RAM.
@@ -402,6 +407,8 @@ class Memory:
         stats = self.by_site.get(site)
         if stats is None:
             stats = self.by_site[site] = SiteStats()
+        if self.op_before is not None and site not in self.op_before:
+            self.op_before[site] = (stats.calls, stats.lines)
         stats.calls += n
         stats.lines += n
         le = t.line_entries

@@ -95,6 +95,7 @@ class World(WorldInterface):
 
     _tracer: _SyncWalkTracer | None = None
     _op_mark: tuple | None = None
+    _geometry: Geometry | None = None
 
     def __init__(self, config: Config, variant: Variant | None = None,
                  budget: int | None = None):
@@ -211,24 +212,32 @@ class World(WorldInterface):
     # -- recording ----------------------------------------------------------------------------
 
     def begin_op(self) -> None:
-        self._op_mark = (self.events.mark(), len(self.failpoints.fired),
-                         [(k, v.calls, v.lines) for k, v in self.data.mem.by_site.items()])
+        self._op_mark = (self.events.mark(), len(self.failpoints.fired))
+        self.data.mem.op_before = {}           # the clean counters, as each site is first hit
         if self._tracer is not None:
             self._tracer.calls = []
 
-    def end_op(self) -> OpTrace:
-        ev0, fired0, before = self._op_mark
+    def end_op(self, into: OpTrace | None = None) -> OpTrace:
+        ev0, fired0 = self._op_mark
         self._op_mark = None
-        by_site = self.data.mem.by_site
-        trace = OpTrace(self.events.since(ev0), self.failpoints.fired[fired0:], {},
-                        self._tracer.calls if self._tracer is not None else [])
-        if len(by_site) != len(before):       # a site seen for the first time
-            before += [(k, 0, 0) for k in list(by_site)[len(before):]]
-        cleans = trace.cleans
-        for k, c0, l0 in before:
-            v = by_site[k]
-            if v.calls != c0 or v.lines != l0:
-                cleans[k] = [v.calls - c0, v.lines - l0]
+        mem = self.data.mem
+        before, mem.op_before = mem.op_before, None
+        trace = OpTrace() if into is None else into
+        trace.events = self.events.since(ev0)
+        trace.fired = self.failpoints.fired[fired0:]
+        trace.sync_calls = self._tracer.calls if self._tracer is not None else []
+        cleans = trace.cleans = {}
+        if before:
+            by_site = mem.by_site
+            keys = list(before)
+            if len(keys) > 1:                 # in the order of by_site (the JSON's order)
+                order = {k: i for i, k in enumerate(by_site)}
+                keys.sort(key=order.__getitem__)
+            for k in keys:
+                c0, l0 = before[k]
+                v = by_site[k]
+                if v.calls != c0 or v.lines != l0:
+                    cleans[k] = [v.calls - c0, v.lines - l0]
         return trace
 
     def trace_sync_walks(self) -> bool:
@@ -244,12 +253,17 @@ class World(WorldInterface):
 
     @property
     def geometry(self) -> Geometry:
+        """The table's shape; it never changes, so it is made once."""
+        g = self._geometry
+        if g is not None:
+            return g
         d = self.data
-        return Geometry(levels=4 - d.start_level, start_level=d.start_level,
-                        pgd_bits=d.pgd_bits, bits_per_level=d.bits_per_level,
-                        pgd_entries=ARM_LPAE_PGD_SIZE(d) // 8, granule=ARM_LPAE_GRANULE(d),
-                        pgsize_bitmap=d.iop.cfg.pgsize_bitmap, ias=d.iop.cfg.ias,
-                        oas=d.iop.cfg.oas)
+        g = self._geometry = Geometry(
+            levels=4 - d.start_level, start_level=d.start_level, pgd_bits=d.pgd_bits,
+            bits_per_level=d.bits_per_level, pgd_entries=ARM_LPAE_PGD_SIZE(d) // 8,
+            granule=ARM_LPAE_GRANULE(d), pgsize_bitmap=d.iop.cfg.pgsize_bitmap,
+            ias=d.iop.cfg.ias, oas=d.iop.cfg.oas)
+        return g
 
     def block_size(self, lvl: int) -> int:
         return ARM_LPAE_BLOCK_SIZE(lvl, self.data)

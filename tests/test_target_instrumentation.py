@@ -38,8 +38,8 @@ print(json.dumps({
 
 
 def _probe(tmp_path, **env):
-    env = dict(os.environ, IOPGFUZZ_CRASHES=str(tmp_path / "crashes"),
-               IOPGFUZZ_VARIANT="examples/naive_leaf_walker.py:NaiveLeafWalker", **env)
+    env = {**os.environ, "IOPGFUZZ_CRASHES": str(tmp_path / "crashes"),
+           "IOPGFUZZ_VARIANT": "examples/naive_leaf_walker.py:NaiveLeafWalker", **env}
     return subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
 
@@ -67,3 +67,23 @@ def test_an_unknown_instrument_mode_is_refused_by_name(tmp_path):
     out = _probe(tmp_path, IOPGFUZZ_INSTRUMENT="everything")
     assert out.returncode != 0
     assert "IOPGFUZZ_INSTRUMENT='everything'" in out.stderr and "walker" in out.stderr
+
+
+def test_auto_mode_instruments_no_python_when_both_worlds_are_c_worlds(tmp_path, real_tree):
+    # both worlds C: the kernel C's edges guide; the Python left is the core (the same in both
+    # worlds) and the oracles, and nothing of it is instrumented
+    seed = ROOT.parent / "shared" / "seed" / "patch-v1-review.txt"
+    env = {"IOPGFUZZ_VARIANT": f"c:{seed}", "IOPGFUZZ_REFERENCE": "c"}
+    out = _probe(tmp_path, **env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not any(v for k, v in got.items() if k != "plugin") and not got["plugin"], got
+    # a C variant against the model's reference: the model is the reference, so it counts
+    out = _probe(tmp_path, IOPGFUZZ_VARIANT=f"c:{seed}")
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["io_pgtable_arm"] and got["oracles"]
+    # an explicit mode wins
+    out = _probe(tmp_path, IOPGFUZZ_INSTRUMENT="model", **env)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["io_pgtable_arm"] and got["memory"]

@@ -85,8 +85,10 @@ class Options:
     strict: bool = False
     stop_first: bool = False
     seeds: bool = True
-    #: what Atheris instruments: "model" (the whole model) or "walker" (the variants only)
-    instrument: str = "model"
+    #: what Atheris instruments: "model" (the whole model), "walker" (the variants only), "c"
+    #: (no Python: the C worlds' edges) or "auto" (c when both worlds are C worlds, else model;
+    #: fuzz/target.py)
+    instrument: str = "auto"
     libfuzzer: list[str] = field(default_factory=list)
     progress_every: float = 5.0
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.events import Event
-from model.failpoints import Fired
 from model.interface import OpTrace, SyncCall, WorldInterface
 
 from ..lang import ops as O
@@ -17,23 +15,14 @@ __all__ = ["OpRecord", "Outcome", "RunResult", "SyncCall"]
 
 
 @dataclass
-class Outcome:
-    """What one op did in one world."""
+class Outcome(OpTrace):
+    """What one op did in one world: what the world recorded (`OpTrace`: events, failpoints
+    fired, cleans per site, sync walks) and how the call ended."""
 
     ret: object = None
-    events: list[Event] = field(default_factory=list)
-    cleans: dict = field(default_factory=dict)       # site -> [calls, lines] during the op
     crashed: str | None = None
     error: str | None = None                         # a model error's traceback
     exhausted: bool = False                          # the work budget ran out
-    sync_calls: list[SyncCall] = field(default_factory=list)
-    fired: list[Fired] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, trace: OpTrace) -> Outcome:
-        """An outcome holding what a world's `end_op` recorded (its return set later)."""
-        return cls(events=trace.events, cleans=trace.cleans, sync_calls=trace.sync_calls,
-                   fired=trace.fired)
 
     @property
     def lines(self) -> int:

@@ -67,8 +67,7 @@ def run_op(world: WorldInterface, op: O.Op) -> Outcome:
         exhausted = True
     except Exception:  # noqa: BLE001 - anything else is a bug of ours or of a plugin
         error = traceback.format_exc(limit=-8)
-    out = Outcome.of(world.end_op())
-    out.ret, out.crashed, out.error, out.exhausted = ret, crashed, error, exhausted
+    out = world.end_op(Outcome(ret=ret, crashed=crashed, error=error, exhausted=exhausted))
     return out
 
 
