@@ -42,6 +42,8 @@ from .memory import CLEAN_SITES
 from .variants import Reference, Variant
 
 PROT_RW = IOMMU_READ | IOMMU_WRITE
+#: by_site's order while it holds the clean sites alone (it starts so, in this order)
+_SITE_ORDER = {s: i for i, s in enumerate(CLEAN_SITES)}
 
 
 @dataclass(frozen=True)
@@ -231,7 +233,8 @@ class World(WorldInterface):
             by_site = mem.by_site
             keys = list(before)
             if len(keys) > 1:                 # in the order of by_site (the JSON's order)
-                order = {k: i for i, k in enumerate(by_site)}
+                order = _SITE_ORDER if len(by_site) == len(CLEAN_SITES) else \
+                    {k: i for i, k in enumerate(by_site)}
                 keys.sort(key=order.__getitem__)
             for k in keys:
                 c0, l0 = before[k]

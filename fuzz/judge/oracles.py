@@ -111,20 +111,33 @@ class Oracles:
     # -- the per-op pipeline ---------------------------------------------------------------
 
     def after_op(self, rec: OpRecord) -> list[Finding]:
-        out = self.model_error(rec)
-        if out:
-            return out
-        out += self.errors(rec)          # first: it may replay the core's unwind on the reference
-        out += self.upstream(rec)        # then: it may too, and it says whether rec is tainted
-        out += self.crash(rec)
-        out += self.memory_safety(rec)
-        out += self.sanitizer(rec)
-        out += self.footprint(rec)
-        out += self.warns(rec)
+        """Every check, in this order (the order decides which finding of an op is the primary:
+        docs/oracles.md).  A check that can only fire on something the op did not produce
+        (events, sync walks, a failpoint, a crash) is not called for it: most ops produce few of
+        these, and this runs after every op."""
+        r, v = rec.ref, rec.var
+        if r.error or v.error:
+            return self.model_error(rec)
+        out = self.errors(rec) if v.sync_calls or v.fired else []
+        #  (first: it may replay the core's unwind on the reference)
+        if r.events or r.crashed or isinstance(rec.op, MAPPING_OPS):
+            out += self.upstream(rec)    # it may too, and it says whether rec is tainted
+        else:
+            self.tainted = False
+        if v.crashed:
+            out += self.crash(rec)
+        if v.events:
+            out += self.memory_safety(rec)
+            out += self.sanitizer(rec)
+        if v.sync_calls:
+            out += self.footprint(rec)
+        if v.events:
+            out += self.warns(rec)
         out += self.returns(rec)
         out += self.staleness(rec)
         out += self.state(rec)
-        out += self.redundancy(rec)
+        if v.sync_calls:
+            out += self.redundancy(rec)
         return out
 
     # -- model-error -------------------------------------------------------------------------
