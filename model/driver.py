@@ -30,6 +30,10 @@ UNMAP_ERRNO = "unmap-errno"
 def upstream_causes(cfg, iova: int, pgsize: int, pgcount: int) -> list[tuple[str, str]]:
     """(name, detail) of each way upstream is known to mishandle the io-pgtable call
     `map_pages` / `unmap_pages(iova, pgsize, pgcount)` on a table of `cfg`."""
+    last = iova + pgsize * pgcount - 1
+    if pgcount <= INT_MAX and not last >> cfg.ias and not cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1 \
+            and iova >= 0:
+        return []           # (the common case, decided at once: iova <= last < 2^ias)
     out = []
     if pgcount > INT_MAX:
         out.append((PGCOUNT_TRUNCATION, f"pgcount={pgcount:#x} (int){pgcount & 0xffffffff:#x}"))
