@@ -260,3 +260,36 @@ def test_a_synced_range_past_the_ias_is_a_cause_of_its_own():
         [("stale-read|v1|past-ias|-|-", "L3")]
     concat = run_scenario(load_input(CRASHES / "concat-pgd-page-boundary.ops"), V1)
     assert group_findings(concat.findings)[0].primary.signature == "stale-read|v1|-|-|concat"
+
+
+def test_a_request_past_the_ias_is_past_ias_only_where_the_walk_followed_it():
+    # §12: the sync of [2^48, +4K) on a one-page PGD (4K, ias 48) walks IOVA 0's tables: the
+    # index arithmetic drops bit 48, so the walk goes where the request says, masked.
+    alias = _run("config fmt=arm64-s1 granule=4K ias=48 oas=48\n"
+                 "map 0x0 0x80000000 4K\nsync 0x1000000000000 4K\n")
+    assert group_findings(alias.findings)[0].primary.signature == \
+        "foreign-walk|v1|past-ias|-|-"
+    # §2 on a request that also runs past the IAS (Mali, ias 36: [0xffffff000, +0x1200) ends
+    # 0x200 bytes past 2^36).  At L1, shift = LVL_SHIFT(0) + PGD_IDX(0) = 39 - 9 = 30, so
+    # iova_offset = 0x3ffff000, sync_idx_end = (0x3ffff000 + 0x1200 + 1G - 4K) >> 30 = 1, below
+    # the start index 63: the walk runs to entry 511.  Its first foreign entry, 64 =
+    # [2^36, 2^36 + 1G), is no index the request names (indices stop at 2^36 - 1): problem 2's
+    # own over-walk, with problem 2's signature.
+    mali = _run("config fmt=mali granule=4K ias=36 oas=36\n"
+                "map_nosync 0x0 0x0 4K\nsync 0xffffff000 0x1200\n")
+    fw = [f for f in mali.findings if f.kind == "foreign-walk"]
+    assert [f.signature for f in fw] == ["foreign-walk|v1|sync_map|top+1|-"]
+    assert "[0x1000000000, 0x103fffffff]" in fw[0].message
+
+
+def test_a_sub_granule_sync_is_a_cause_of_its_own():
+    # §14: [0x1000, +2K) at L3 (4K): sync_idx_start = 1, sync_idx_end = (0x1000 + 0x800 + 4K
+    # - 4K) >> 12 = 1, so no L3 entry is visited and the leaf stays uncleaned.  It is not the
+    # stale read of problem 1 or 2 (which the class would have merged it with): `unaligned`.
+    res = _run("config fmt=arm64-s1 granule=4K ias=48 oas=48\n"
+               "pt.map_pages 0x1000 0x1000 4K 1\npt.sync_map 0x1000 2K\n")
+    assert group_findings(res.findings)[0].primary.signature == "stale-read|v1|unaligned|-|-"
+    # the same page synced whole is fine; fixed syncs the sub-granule range too
+    assert not _run("config fmt=arm64-s1 granule=4K ias=48 oas=48\n"
+                    "pt.map_pages 0x1000 0x1000 4K 1\npt.sync_map 0x1000 4K\n").findings
+    assert not run_scenario(res.scenario, get_variant("fixed")).findings

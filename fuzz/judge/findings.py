@@ -80,9 +80,15 @@ class Finding:
         if self.kind == FOREIGN_WALK and self.detail.get("request", {}).get("size") == 0:
             # a walk on an empty request is wrong wherever it goes: one cause in every config
             where, level, cclass = f"{where}:empty", "-", "-"
-        if self.kind == STALE_READ and where == "past-ias":
-            # a synced range running past the top of the table: its arithmetic, not the shape
+        if self.kind == STALE_READ and where in ("past-ias", "unaligned"):
+            # a synced range running past the top of the table, or not a whole number of
+            # granules: its arithmetic, not the table's shape
             cclass = "-"
+        if self.kind == FOREIGN_WALK and where == "past-ias":
+            # a walk on a request that leaves the input region goes wherever the table's shape
+            # takes the part outside (the top level for a start past the IAS, lower for an
+            # end past it): one cause, not bounding the walk by the IAS
+            level = "-"
         return "|".join((self.kind, self.variant, where, level, cclass))
 
     @property

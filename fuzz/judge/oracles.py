@@ -259,10 +259,8 @@ class Oracles:
             if bad is not None:
                 lvl, span_lo, span_hi = bad
                 rng = (f"[{call.iova:#x}, +{call.size:#x})")
-                # a request that leaves the input region (past the IAS, wrapped, the other
-                # half of a TTBR split) is a circumstance of its own, as for stale-read
-                pieces = request_pieces(call.iova, call.size)
-                where = "past-ias" if clip_pieces(pieces, self.region) != pieces else "sync_map"
+                where = "past-ias" if self._followed_past_region(call, span_lo, span_hi) \
+                    else "sync_map"
                 out.append(self.finding(
                     K.FOREIGN_WALK, where, lvl, rec,
                     f"the sync walk for {rng} read an L{lvl} entry covering "
@@ -270,6 +268,25 @@ class Oracles:
                     request={"iova": call.iova, "size": call.size}))
                 break
         return out
+
+    def _followed_past_region(self, call: SyncCall, lo: int, hi: int) -> bool:
+        """Whether the foreign entry [lo, hi] (index space) is one the request itself names
+        outside the input region: the walk went where the request said, past the IAS (or
+        wrapped, or into the other TTBR half), and the table's index arithmetic, which drops
+        the bits above the IAS, took it there (findings.md §12).  An entry outside the request
+        altogether is an over-walk of the walker's own, whatever the request."""
+        pieces = request_pieces(call.iova, call.size)
+        if clip_pieces(pieces, self.region) == pieces:
+            return False
+        m = self.ias_mask
+        for a, b in pieces:
+            if b - a >= m:
+                return True                    # the request covers every index
+            a, b = a & m, b & m
+            spans = ((a, b),) if a <= b else ((a, m), (0, b))
+            if any(lo <= y and x <= hi for x, y in spans):
+                return True
+        return False
 
     def _shallowest_foreign(self, call: SyncCall, r):
         """(level, span) of a foreign entry at the shallowest level the walk read one: where
@@ -437,8 +454,10 @@ class Oracles:
             size = _s64(v.ret) if isinstance(op, O.MapSg) else op.size
             pieces = request_pieces(op.iova, size)
             translatable = clip_pieces(pieces, self.region)
-            # a range running past the IAS (or past 2^64) is a cause of its own (an overflow)
-            where = "past-ias" if translatable != pieces else "-"
+            # a range running past the IAS (or past 2^64) is a cause of its own (an overflow),
+            # and so is one that is not a whole number of granules (its rounding)
+            where = ("past-ias" if translatable != pieces else
+                     "unaligned" if (op.iova | size) & (self.granule - 1) else "-")
             for lo, hi in translatable:
                 d = self.var.first_divergence(lo, hi - lo + 1)
                 if d is not None:

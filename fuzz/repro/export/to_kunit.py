@@ -566,9 +566,13 @@ def _op_lines(i: int, t: OpTrace, rec, variant_spec: str) -> list[str]:
             if t.legal_sync:
                 out += _expect(call, "0")
             else:
-                out += _c_comment("not a fully mapped, aligned range: any return is "
-                                  "acceptable, only no damage")
-                out.append(f"\t{call};")
+                # the oracles' rule (as for an illegal sync): any errno is a correct answer;
+                # 0 means all of it the table translates synced
+                out += _c_comment("not a fully mapped, aligned range: the walker may refuse it; "
+                                  "if it returns 0, the SMMU must read what the CPU wrote")
+                out += [f"\tret = {call};", "\tif (!ret)",
+                        f"\t\tiopgfuzz_smmu_expect_synced(smmu, {c_addr(op.iova)}, "
+                        f'{c_size(op.size)}, "[{i}] pt.sync_map");']
         if not syncs:
             out += _c_comment(f"{variant_spec} has no io-pgtable iotlb_sync_map to call")
         return out
