@@ -487,6 +487,7 @@ void iopgfuzz_label(struct iopgfuzz_world *w)
 		if (p->freed || lvl < 0 || lvl >= 3)
 			continue;
 		blk = 1ULL << ((4 - lvl) * w->bits_per_level + 3);
+		w->ctl.label_work += (int64_t)ents;
 		for (e = 0; e < ents; e++) {
 			uint64_t pa, base;
 			int32_t c;

@@ -170,7 +170,8 @@ struct iopgfuzz_ctl {
 	int64_t cap_recs;
 	int64_t cap_changed;
 	int64_t sites;		/* 1 << site: the clean statistics of these sites changed */
-	int64_t pad[6];
+	int64_t label_work;	/* entries iopgfuzz_label() has scanned: a count of work, for tests */
+	int64_t pad[5];
 };
 
 struct iopgfuzz_world {
