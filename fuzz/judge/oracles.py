@@ -1,7 +1,7 @@
 """The oracles of design §5: small named checks run after every op (and once at the end).
 
-Each check reads the two worlds through the model's public API and the executor's records and
-returns findings; none of them changes what the model does, except `_mirror_unwind`, which
+Each check reads the two worlds through `model.interface.WorldInterface` and the executor's
+records and returns findings; none of them changes what a world does, except `_mirror_unwind`, which
 replays on the reference the unmap the core performed in the variant after a sync failure (an
 injected one, or the variant's refusal of a range upstream mishandled), so the two worlds stay
 comparable for the ops that follow.
