@@ -536,13 +536,9 @@ class CMemory(Memory):
         if news & NEWS_CLEANS:
             sites = ctl[CTL_SITES]
             ctl[CTL_SITES] = 0
-            stats, k, by_site, before = self._stats, len(CLEAN_SITES), self.by_site, \
-                self.op_before
+            stats, k, site_stats = self._stats, len(CLEAN_SITES), self.site_stats
             for i in _BITS[sites]:
-                site = CLEAN_SITES[i]
-                st = by_site[site]
-                if before is not None and site not in before:
-                    before[site] = (st.calls, st.lines)
+                st = site_stats(CLEAN_SITES[i])
                 st.calls, st.lines = stats[i], stats[k + i] | (stats[2 * k + i] << 64)
 
     def adopt_labels(self) -> None:

@@ -31,15 +31,14 @@ def upstream_causes(cfg, iova: int, pgsize: int, pgcount: int) -> list[tuple[str
     """(name, detail) of each way upstream is known to mishandle the io-pgtable call
     `map_pages` / `unmap_pages(iova, pgsize, pgcount)` on a table of `cfg`."""
     last = iova + pgsize * pgcount - 1
-    if pgcount <= INT_MAX and not last >> cfg.ias and not cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1 \
-            and iova >= 0:
-        return []           # (the common case, decided at once: iova <= last < 2^ias)
+    ttbr1 = cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1
+    if pgcount <= INT_MAX and not ttbr1 and not last >> cfg.ias:
+        return []           # (the common case, decided at once: u64 iova <= last < 2^ias)
     out = []
     if pgcount > INT_MAX:
         out.append((PGCOUNT_TRUNCATION, f"pgcount={pgcount:#x} (int){pgcount & 0xffffffff:#x}"))
-    last = iova + pgsize * pgcount - 1
     first_ext, last_ext = sar64(iova, cfg.ias), sar64(last & ((1 << 64) - 1), cfg.ias)
-    if cfg.quirks & IO_PGTABLE_QUIRK_ARM_TTBR1:
+    if ttbr1:
         first_ext, last_ext = ~first_ext, ~last_ext
     if pgcount and not first_ext and (last_ext or last >> 64):
         out.append((END_UNCHECKED, f"iova={iova:#x} last={last:#x} ias={cfg.ias}"))

@@ -201,6 +201,17 @@ class Memory:
     def __post_init__(self) -> None:
         self._next_pa = self.base
 
+    def site_stats(self, site: str) -> SiteStats:
+        """The clean counters of `site`, about to change: while an op is recorded, noted as
+        they were before the op's first clean there (`op_before`)."""
+        stats = self.by_site.get(site)
+        if stats is None:
+            stats = self.by_site[site] = SiteStats()
+        before = self.op_before
+        if before is not None and site not in before:
+            before[site] = (stats.calls, stats.lines)
+        return stats
+
     # -- allocation -------------------------------------------------------------------------
 
     def alloc_table(self, entries: int, alloc_bytes: int, lvl: int, iova_base: int) -> Table:
@@ -362,11 +373,7 @@ class Memory:
         last_line = -(-end // line) - 1                           # inclusive; >= one line
         if last_line < first_line:
             last_line = first_line
-        stats = self.by_site.get(site)
-        if stats is None:
-            stats = self.by_site[site] = SiteStats()
-        if self.op_before is not None and site not in self.op_before:
-            self.op_before[site] = (stats.calls, stats.lines)
+        stats = self.site_stats(site)
         stats.calls += 1
         stats.lines += last_line - first_line + 1
         # Only lines inside the allocation exist in the model; the rest is someone else's RAM.
@@ -404,11 +411,7 @@ class Memory:
             for i in range(n):
                 self.dma_sync_for_device(t, first + i, ENTRY_BYTES, site)
             return
-        stats = self.by_site.get(site)
-        if stats is None:
-            stats = self.by_site[site] = SiteStats()
-        if self.op_before is not None and site not in self.op_before:
-            self.op_before[site] = (stats.calls, stats.lines)
+        stats = self.site_stats(site)
         stats.calls += n
         stats.lines += n
         le = t.line_entries

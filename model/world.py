@@ -42,8 +42,6 @@ from .memory import CLEAN_SITES
 from .variants import Reference, Variant
 
 PROT_RW = IOMMU_READ | IOMMU_WRITE
-#: by_site's order while it holds the clean sites alone (it starts so, in this order)
-_SITE_ORDER = {s: i for i, s in enumerate(CLEAN_SITES)}
 
 
 @dataclass(frozen=True)
@@ -231,11 +229,8 @@ class World(WorldInterface):
         cleans = trace.cleans = {}
         if before:
             by_site = mem.by_site
-            keys = list(before)
-            if len(keys) > 1:                 # in the order of by_site (the JSON's order)
-                order = _SITE_ORDER if len(by_site) == len(CLEAN_SITES) else \
-                    {k: i for i, k in enumerate(by_site)}
-                keys.sort(key=order.__getitem__)
+            # in by_site's order (the JSON's)
+            keys = [k for k in by_site if k in before] if len(before) > 1 else before
             for k in keys:
                 c0, l0 = before[k]
                 v = by_site[k]

@@ -118,12 +118,9 @@ class Oracles:
         r, v = rec.ref, rec.var
         if r.error or v.error:
             return self.model_error(rec)
+        # first: it may replay the core's unwind on the reference
         out = self.errors(rec) if v.sync_calls or v.fired else []
-        #  (first: it may replay the core's unwind on the reference)
-        if r.events or r.crashed or isinstance(rec.op, MAPPING_OPS):
-            out += self.upstream(rec)    # it may too, and it says whether rec is tainted
-        else:
-            self.tainted = False
+        out += self.upstream(rec)        # it may too, and it says whether rec is tainted
         if v.crashed:
             out += self.crash(rec)
         if v.events:
@@ -164,7 +161,11 @@ class Oracles:
         if not isinstance(op, MAPPING_OPS) or ret is None or not self._succeeded(op, ret):
             return False
         size = _s64(ret) if isinstance(op, O.MapSg) else op.size
-        pieces = request_pieces(op.iova, size)
+        return self._leaves_region(request_pieces(op.iova, size))
+
+    def _leaves_region(self, pieces: list[tuple[int, int]]) -> bool:
+        """Whether a request's pieces (`request_pieces`) run outside the input region: past the
+        IAS, past 2^64, or into the other TTBR half."""
         return clip_pieces(pieces, self.region) != pieces
 
     def upstream(self, rec: OpRecord) -> list[Finding]:
@@ -276,7 +277,7 @@ class Oracles:
         the bits above the IAS, took it there (findings.md §12).  An entry outside the request
         altogether is an over-walk of the walker's own, whatever the request."""
         pieces = request_pieces(call.iova, call.size)
-        if clip_pieces(pieces, self.region) == pieces:
+        if not self._leaves_region(pieces):
             return False
         m = self.ias_mask
         for a, b in pieces:
@@ -456,7 +457,7 @@ class Oracles:
             translatable = clip_pieces(pieces, self.region)
             # a range running past the IAS (or past 2^64) is a cause of its own (an overflow),
             # and so is one that is not a whole number of granules (its rounding)
-            where = ("past-ias" if translatable != pieces else
+            where = ("past-ias" if self._leaves_region(pieces) else
                      "unaligned" if (op.iova | size) & (self.granule - 1) else "-")
             for lo, hi in translatable:
                 d = self.var.first_divergence(lo, hi - lo + 1)

@@ -67,8 +67,7 @@ def run_op(world: WorldInterface, op: O.Op) -> Outcome:
         exhausted = True
     except Exception:  # noqa: BLE001 - anything else is a bug of ours or of a plugin
         error = traceback.format_exc(limit=-8)
-    out = world.end_op(Outcome(ret=ret, crashed=crashed, error=error, exhausted=exhausted))
-    return out
+    return world.end_op(Outcome(ret=ret, crashed=crashed, error=error, exhausted=exhausted))
 
 
 class Executor:
