@@ -98,7 +98,6 @@ with _HOOK:
     from fuzz.gen import mutate
     from fuzz.judge import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
     from fuzz.judge.findings import is_crash
-    from fuzz.lang import codec
     from fuzz.lang.ops import Scenario, parse_config_filter
     from fuzz.repro.replay import format_trace
     from fuzz.repro.triage import Triage
@@ -133,7 +132,7 @@ STOP_FIRST = os.environ.get("IOPGFUZZ_STOP_FIRST") == "1"
 
 
 def decode(data: bytes) -> Scenario:
-    sc = codec.decode(data)
+    sc = mutate.decoded(data)        # (the mutant just made, not decoded again)
     if PINNED:
         sc = Scenario(sc.config.with_(**PINNED), sc.ops)
     return sc

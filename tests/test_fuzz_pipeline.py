@@ -72,6 +72,34 @@ def test_mutator_and_crossover_always_give_decodable_inputs_within_size():
         pool[i % 30] = out
 
 
+def test_every_mutant_is_what_its_bytes_decode_to():
+    """The target runs the mutator's scenario without decoding its bytes (mutate.decoded):
+    sound only if every mutant's bytes decode to exactly that scenario."""
+    r = random.Random(3)
+    pool = [codec.encode(random_scenario(r)) for _ in range(20)]
+    pool += [bytes(r.randrange(256) for _ in range(r.randrange(1, 200))) for _ in range(20)]
+    for i in range(4000):
+        a, b = pool[i % len(pool)], pool[(i * 7 + 3) % len(pool)]
+        out = mutate.custom_crossover(a, b, 4096, i) if i % 5 == 0 else \
+            mutate.custom_mutator(a, 4096 if i % 3 else 64, i)
+        assert mutate.decoded(out) == codec.decode(out), (i, out)
+        if mutate._last_mutant is not None:
+            assert mutate._last_mutant[0] == out
+        pool[i % len(pool)] = out
+
+
+def test_a_fail_op_at_the_end_of_the_binary_range_still_mutates():
+    """`fail alloc nth=1048576` is the largest nth the binary form holds; nudging it up made a
+    mutant that could not be encoded, and the mutator raised inside the campaign."""
+    data = codec.encode(O.Scenario(random_scenario(random.Random(0)).config,
+                                   (O.Fail("alloc", codec.MAX_NTH, None),)))
+    nths = set()
+    for seed in range(300):
+        sc = codec.decode(mutate.custom_mutator(data, 4096, seed))
+        nths.update(op.nth for op in sc.ops if isinstance(op, O.Fail))
+    assert max(nths) == codec.MAX_NTH and codec.MAX_NTH - 1 in nths
+
+
 def test_triage_opens_one_bucket_per_root_cause_and_counts_across_workers(tmp_path):
     # the map leaves PGD entry 512 stale (op 0), and the SMMU then reads it (op 1): one stale
     # read found twice, so one bucket whose secondary is the SMMU's read at op 1
