@@ -333,6 +333,7 @@ class Library:
             "iopgfuzz_take_accesses": (u32, [vp, C.POINTER(C.POINTER(_Access)),
                                              C.POINTER(u32)]),
             "iopgfuzz_features": (C.c_int, []),
+            "iopgfuzz_reset_counts": (None, [C.POINTER(i64), C.POINTER(i64)]),
         }
         for name, (res, args) in sig.items():
             f = getattr(so, name)

@@ -8,6 +8,7 @@ goes back at once).  Random cases are seeded: the same cases on every run."""
 
 from __future__ import annotations
 
+import ctypes as C
 import gc
 import random
 
@@ -294,13 +295,29 @@ def test_a_reused_state_is_as_new(upstream):
         lib._pool.clear()               # the states in use stay alive; no pooled one to take
         return run(sc)
 
+    def resets():
+        kept, given_back = C.c_int64(), C.c_int64()
+        lib.so.iopgfuzz_reset_counts(C.byref(kept), C.byref(given_back))
+        return kept.value, given_back.value
+
     want = [fresh(sc) for sc in scs]
     assert want[-1]["stats"]["variant"]["by_site"]["alloc"]["calls"] == 1028
+    before = resets()
     for _ in range(2):
         for i in range(len(scs)):
             for j in range(len(scs)):
                 run(scs[j])
                 assert run(scs[i]) == want[i]
+    # a big world kept (zeroed in place) and one given back (over runtime.c RESET_KEEP_TOTAL)
+    for _ in range(3):
+        assert run(scs[-1]) == want[-1]
+    held = [upstream.make_world(Config(), None) for _ in range(4)]
+    for w in held:                      # four big worlds at once, then all four reset
+        assert w.map(0, 0x1000, 2 << 30) == 0
+    del held, w
+    assert run(scs[-1]) == want[-1]
+    after = resets()
+    assert after[0] > before[0] and after[1] > before[1], (before, after)
 
 
 def test_a_world_nobody_holds_goes_back_at_once(upstream):

@@ -192,6 +192,7 @@ struct iopgfuzz_world {
 	int pending_overflow;
 	uint64_t arena_bytes;
 	uint64_t va_used;
+	uint64_t resident;	/* arena bytes kept touched across resets (see RESET_KEEP_TOTAL) */
 	uint64_t base_pa;
 	uint64_t next_pa;
 	uint64_t line;
