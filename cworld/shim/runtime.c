@@ -254,6 +254,7 @@ struct iopgfuzz_world *iopgfuzz_world_new(uint64_t base_pa, uint64_t line, uint6
 		return NULL;
 	w->arena_bytes = ARENA_BYTES;
 	w->line = line;
+	w->line_shift = __builtin_ctzll(line);
 	w->coherent = coherent;
 	w->cpu = reserve(ARENA_BYTES);
 	w->mem = coherent ? (uint64_t *)w->cpu : reserve(ARENA_BYTES);
@@ -916,7 +917,7 @@ static inline void note_lines(struct iopgfuzz_world *w, uint64_t off, uint64_t s
 {
 	uint64_t l;
 
-	for (l = off / w->line; l <= (off + size - 1) / w->line; l++) {
+	for (l = off >> w->line_shift; l <= (off + size - 1) >> w->line_shift; l++) {
 		if (w->pend[l])
 			continue;
 		if (w->npending == w->cap_pending) {

@@ -196,6 +196,7 @@ struct iopgfuzz_world {
 	uint64_t base_pa;
 	uint64_t next_pa;
 	uint64_t line;
+	unsigned int line_shift;	/* log2(line): the access hooks' line of an offset */
 	uint64_t page_size;
 	int coherent;
 
