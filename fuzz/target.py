@@ -23,6 +23,7 @@ import contextlib
 import inspect
 import os
 import sys
+import traceback
 
 import atheris
 import numpy  # noqa: F401  - imported first: NumPy must never be instrumented
@@ -97,7 +98,8 @@ _HOOK = contextlib.nullcontext() if INSTRUMENT == "c" else \
 with _HOOK:
     from fuzz.gen import mutate
     from fuzz.judge import oracles as _oracles  # noqa: F401  - instrumented: oracle branches count
-    from fuzz.judge.findings import is_crash
+    from fuzz.judge.findings import Finding, is_crash
+    from fuzz.judge.records import RunResult
     from fuzz.lang.ops import Scenario, parse_config_filter
     from fuzz.repro.replay import format_trace
     from fuzz.repro.triage import Triage
@@ -159,17 +161,42 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
     if not res.findings:
         return
     new = TRIAGE.record(data, res, lambda: format_trace(res))   # traced only for new buckets
+    if announce(new) and STOP_FIRST:
+        raise NewFinding(new[0].signature)
+
+
+def announce(new: list[Finding]) -> bool:
+    """Print the campaign's NEW BUCKET lines; whether one of them is a crash kind."""
+    crashes = False
     for f in new:
         crash = is_crash(f.kind, STRICT)
+        crashes |= crash
         print(f"\nNEW BUCKET {f.signature}  ({'finding' if crash else 'note'}: {f.message})",
               file=sys.stderr, flush=True)
-        if STOP_FIRST and crash:
-            raise NewFinding(f.signature)
+    return crashes
+
+
+def guarded(mutator, name: str):
+    """`mutator`, made never to raise.  An exception out of a custom mutator does not end a
+    libFuzzer worker: it hangs it (measured with atheris 2.3), so a bug of our mutator would
+    stall a campaign silently.  It is a finding of our own code instead: a `model-error`
+    bucket holding the input it failed on, and libFuzzer gets that input back unchanged."""
+    def call(data: bytes, *rest):
+        try:
+            return mutator(data, *rest)
+        except Exception:  # noqa: BLE001 - any bug of ours
+            f = Finding("model-error", VARIANT.name, name, "-", "-", -1,
+                        f"the custom {name} raised",
+                        {"traceback": traceback.format_exc(limit=-8)})
+            res = RunResult(decode(data), VARIANT.name, findings=[f])
+            announce(TRIAGE.record(data, res, f.detail["traceback"]))
+            return data[:rest[-2]]                  # (max_size is the one before the seed)
+    return call
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, TestOneInput, custom_mutator=mutate.custom_mutator,
-                  custom_crossover=mutate.custom_crossover)
+    atheris.Setup(sys.argv, TestOneInput, custom_mutator=guarded(mutate.custom_mutator, "mutator"),
+                  custom_crossover=guarded(mutate.custom_crossover, "crossover"))
     try:
         atheris.Fuzz()
     finally:

@@ -122,6 +122,47 @@ def test_triage_opens_one_bucket_per_root_cause_and_counts_across_workers(tmp_pa
     assert not list(tmp_path.rglob("*.tmp"))        # nothing half-written left behind
 
 
+MUTATOR_RAISES = r"""
+import runpy, sys
+sys.argv = ["target", "-runs=60", "-seed=1", sys.argv[1]]
+g = runpy.run_path("fuzz/target.py", run_name="probe")      # imports; main() not yet run
+calls = 0
+real = g["mutate"].custom_mutator
+
+def sometimes_raises(data, max_size, seed):
+    global calls
+    calls += 1
+    print("call", calls, flush=True)             # (libFuzzer ends the process at -runs)
+    if calls % 7 == 0:
+        raise ZeroDivisionError("a bug of our mutator")
+    return real(data, max_size, seed)
+
+g["mutate"].custom_mutator = sometimes_raises
+g["main"]()
+"""
+
+
+def test_a_mutator_exception_is_a_model_error_bucket_and_the_campaign_goes_on(tmp_path):
+    """Out of a custom mutator, an exception hangs the libFuzzer worker; the target catches
+    it, writes a model-error bucket with the input, and fuzzing goes on to -runs."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "seed").write_bytes(codec.encode(load_input(ROOT / "corpus/differential/"
+                                                          "s1-4k-churn.ops")))
+    env = {**os.environ, "IOPGFUZZ_CRASHES": str(tmp_path / "crashes"),
+           "IOPGFUZZ_VARIANT": "fixed"}
+    out = subprocess.run([sys.executable, "-c", MUTATOR_RAISES, str(corpus)], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    calls = int(out.stdout.split()[-1])
+    assert calls >= 15                      # it went on after the 7th and the 14th call
+    (b,) = [b for b in load_buckets(tmp_path / "crashes") if b["kind"] == "model-error"]
+    assert b["signature"].startswith("model-error|fixed|mutator")
+    report = (Path(b["reproducer"]).parent / "report.txt").read_text()
+    assert "ZeroDivisionError: a bug of our mutator" in report
+    assert "NEW BUCKET model-error|fixed|mutator" in out.stderr
+
+
 class _AnyFloat:
     def __eq__(self, other):
         return isinstance(other, float)
