@@ -98,3 +98,14 @@ def test_a_walk_through_a_wild_pointer_again_and_again_runs_out():
     assert any(op.kind == "pt.sync_map" for op in sc.ops)
     assert run_scenario(sc, get_variant("v1")).exhausted
     assert not run_scenario(sc, get_variant("reference")).exhausted
+
+
+def test_an_op_the_reference_runs_out_on_is_not_run_on_the_variant():
+    """Nothing is judged about a cut-short op, so the variant does not run it: its world still
+    holds only what the op before left."""
+    # 1G of 4K pages (the physical address is not block-aligned): 262,144 entries
+    sc = parse_scenario(HEADER + "map 0x0 0x0 4K\nmap 0x40000000 0x1000 1G\n")
+    res = run_scenario(sc, get_variant("v1"), budget=1 << 15)
+    assert res.exhausted and len(res.records) == 1
+    assert res.var.live_tables() == 4                # the first map's PGD, L1, L2, L3
+    assert res.ref.live_tables() > 4                 # the reference ran into the second
