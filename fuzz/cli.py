@@ -199,6 +199,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.seeds:
         from fuzz.tools.bench import main_seeds
         return main_seeds(args.variant, args.seconds, args.atheris_runs, args.layers)
+    if args.corpus:
+        from fuzz.tools.bench import main_corpus
+        try:
+            return main_corpus(args.corpus, args.variant, args.seconds)
+        except (OSError, ValueError) as e:
+            print(f"bench --corpus: {e}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     return bench_main()
 
 
@@ -443,16 +450,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: cProfile 300 generated scenarios (seed 5)")
     b.add_argument("--seeds", action="store_true",
                    help="instead: exec/s over the seed corpus, uninstrumented and under Atheris")
+    b.add_argument("--corpus", metavar="DIR", default=None,
+                   help="instead: exec/s over a campaign's corpus folder (every input in turn, "
+                        "uninstrumented, --seconds), its slowest inputs and the share of the "
+                        "time in runs that ran out of work budget")
     b.add_argument("--layers", action="store_true",
                    help="--seeds: exec/s of the variant world alone, of both worlds, and of the "
                         "full differential execution, uninstrumented and under each "
                         "instrumentation mode (--seconds each)")
     b.add_argument("--seconds", type=float, default=5.0,
-                   help="--seeds: uninstrumented run time (default: 5)")
+                   help="--seeds, --corpus: uninstrumented run time (default: 5)")
     b.add_argument("--atheris-runs", type=int, default=200, metavar="N",
                    help="--seeds: runs per seed of the Atheris target (0: skip; default: 200)")
     b.add_argument("--variant", default="v1",
-                   help="variant for --profile and --seeds (default: v1)")
+                   help="variant for --profile, --seeds and --corpus (default: v1)")
     b.set_defaults(func=cmd_bench)
     h = sub.add_parser("hypothesis", parents=[wopt],
                         help="a time-bounded Hypothesis-only campaign (no coverage "

@@ -6,6 +6,7 @@ import functools
 from fuzz import cli
 from fuzz.tools.bench import (
     atheris_ns_per_bytecode,
+    bench_corpus,
     bench_layers,
     bench_layers_instrumented,
     count_bytecodes,
@@ -69,3 +70,22 @@ def test_atheris_floor_counts_its_target_and_times_the_loop():
     floor = atheris_ns_per_bytecode(runs=2000)
     assert floor["bytecodes"] > 60 * 4          # 60 iterations of a body of several bytecodes
     assert floor["exec_per_sec"] > 0 and floor["ns_per_bytecode"] > 0
+
+
+def test_corpus_bench_counts_the_runs_that_ran_out_of_budget(tmp_path):
+    head = "# iopgfuzz ops v1\nconfig fmt=arm64-s1 granule=4K\n"
+    (tmp_path / "small.ops").write_text(head + "map 0x0 0x0 4K\nsmmu 0x0\n")
+    # 64M of 4K pages (a paddr not block-aligned): 16,384 entries written, more than 8,192;
+    # the small one allocates four tables of 512 entries and cleans and reads a few
+    (tmp_path / "big.ops").write_text(head + "map 0x0 0x1000 64M\n")
+    (tmp_path / ".hidden").write_text("not an input")      # libFuzzer's lock files and such
+    r = bench_corpus(tmp_path, "v1", 0, budget=1 << 13)
+    assert r["inputs"] == 2 and r["execs"] % 2 == 0 and r["execs"] >= 2
+    assert r["out_of_budget"] == 1
+    assert 0 < r["out_of_budget_time_share"] < 1
+    assert {name for _, name in r["slowest"]} == {"small.ops", "big.ops"}
+
+
+def test_corpus_bench_names_a_missing_folder(tmp_path, capsys):
+    assert cli.main(["bench", "--corpus", str(tmp_path / "nope"), "--seconds", "0"]) == 2
+    assert str(tmp_path / "nope") in capsys.readouterr().err

@@ -277,6 +277,58 @@ def bench_seeds_atheris(variant: str = "v1", runs: int = 200) -> dict:
             "per_seed_ms": {k: v / runs for k, v in ms.items()}}
 
 
+def bench_corpus(folder, variant: str = "v1", seconds: float = 5.0,
+                 budget: int | None = None) -> dict:
+    """Executions per second over a campaign's corpus folder (every input in turn,
+    uninstrumented, for `seconds`, at least one pass): what a campaign's workers run, unlike
+    the seeds, whose inputs are a third of the size.  Also the slowest inputs and the share of
+    the time spent in runs that ran out of work budget."""
+    from pathlib import Path
+
+    from fuzz.repro.replay import load_input
+    from fuzz.run.executor import DEFAULT_BUDGET, run_scenario
+    from fuzz.run.plugins import load_variant as get_variant
+
+    v = get_variant(variant)
+    budget = DEFAULT_BUDGET if budget is None else budget
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and
+                   not p.name.startswith("."))
+    inputs = [(f.name, load_input(f)) for f in files]
+    if not inputs:
+        raise ValueError(f"{folder}: no input files")
+    for _, sc in inputs:                         # warm up
+        run_scenario(sc, v, budget=budget)
+    per: dict[str, list] = {name: [0.0, 0, False] for name, _ in inputs}   # time, runs, out
+    n, t0 = 0, time.perf_counter()
+    while n == 0 or time.perf_counter() - t0 < seconds:
+        for name, sc in inputs:
+            t = time.perf_counter()
+            res = run_scenario(sc, v, budget=budget)
+            p = per[name]
+            p[0] += time.perf_counter() - t
+            p[1] += 1
+            p[2] = res.exhausted
+            n += 1
+    dt = time.perf_counter() - t0
+    total = sum(p[0] for p in per.values())
+    mean_ms = sorted((p[0] / p[1] * 1e3, name) for name, p in per.items())
+    return {"execs": n, "seconds": dt, "exec_per_sec": n / dt, "inputs": len(inputs),
+            "out_of_budget": sum(p[2] for p in per.values()),
+            "out_of_budget_time_share": sum(p[0] for p in per.values() if p[2]) / total,
+            "median_ms": mean_ms[len(mean_ms) // 2][0], "slowest": mean_ms[::-1][:5]}
+
+
+def main_corpus(folder, variant: str = "v1", seconds: float = 5.0) -> int:
+    r = bench_corpus(folder, variant, seconds)
+    print(f"corpus {folder}, {variant}, uninstrumented: {r['exec_per_sec']:.0f} exec/s "
+          f"({r['execs']} execs of {r['inputs']} inputs in {r['seconds']:.1f} s); median "
+          f"{r['median_ms']:.2f} ms; {r['out_of_budget']} inputs run out of work budget, "
+          f"{100 * r['out_of_budget_time_share']:.0f}% of the time")
+    for ms, name in r["slowest"]:
+        print(f"  slowest {ms:7.2f} ms  {name}")
+    return 0
+
+
 def main_seeds(variant: str = "v1", seconds: float = 5.0, atheris_runs: int = 200,
                layers: bool = False) -> int:
     if layers:
