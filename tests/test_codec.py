@@ -1,7 +1,8 @@
 """The binary reader against the layout the codec's docstring promises, written out here
 independently: unsigned LEB128, at most 10 bytes, masked to 64 bits, a missing byte read as 0."""
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fuzz.lang import codec
 
