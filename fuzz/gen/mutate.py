@@ -110,17 +110,21 @@ def custom_crossover(data1: bytes, data2: bytes, max_out_size: int, seed: int) -
 
 
 #: Decoding is a tenth of a campaign's execution on a typical corpus input (80 us for 18 ops),
-#: and every input was decoded twice: by the mutator, then by the target.  A corpus input is
-#: mutated many times, so its decoding is kept; the mutant libFuzzer runs next is handed to the
-#: target as the scenario it was made from.  Both are exact: `decode` is a pure function of the
-#: bytes, and a mutant's scenario is what its bytes decode to (every mutation stays inside the
-#: binary form: tests/test_fuzz_pipeline.py).
-CORPUS_CACHE_MAX = 4096
+#: and every input was decoded twice: by the mutator, then by the target.  The mutant libFuzzer
+#: runs next is handed to the target as the scenario it was made from, and to the mutator
+#: again: libFuzzer mutates its own last mutant up to -mutate_depth (5) times in a row.  A
+#: corpus input is mutated many times, so its decoding is kept.  All exact: `decode` is a pure
+#: function of the bytes, and a mutant's scenario is what its bytes decode to (every mutation
+#: stays inside the binary form: tests/test_fuzz_pipeline.py).
+CORPUS_CACHE_MAX = 2048
 _corpus_cache: dict[bytes, O.Scenario] = {}
 _last_mutant: tuple[bytes, O.Scenario] | None = None
 
 
 def _decode_corpus_input(data: bytes) -> O.Scenario:
+    last = _last_mutant
+    if last is not None and last[0] == data:
+        return last[1]
     sc = _corpus_cache.get(data)
     if sc is None:
         if len(_corpus_cache) >= CORPUS_CACHE_MAX:
