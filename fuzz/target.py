@@ -161,16 +161,18 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 - libFuzzer's name
     if not res.findings:
         return
     new = TRIAGE.record(data, res, lambda: format_trace(res))   # traced only for new buckets
-    if announce(new) and STOP_FIRST:
-        raise NewFinding(new[0].signature)
+    crashes = announce(new)
+    if crashes and STOP_FIRST:
+        raise NewFinding(crashes[0].signature)
 
 
-def announce(new: list[Finding]) -> bool:
-    """Print the campaign's NEW BUCKET lines; whether one of them is a crash kind."""
-    crashes = False
+def announce(new: list[Finding]) -> list[Finding]:
+    """Print the campaign's NEW BUCKET lines; returns those of a crash kind."""
+    crashes = []
     for f in new:
         crash = is_crash(f.kind, STRICT)
-        crashes |= crash
+        if crash:
+            crashes.append(f)
         print(f"\nNEW BUCKET {f.signature}  ({'finding' if crash else 'note'}: {f.message})",
               file=sys.stderr, flush=True)
     return crashes
@@ -178,7 +180,7 @@ def announce(new: list[Finding]) -> bool:
 
 def guarded(mutator, name: str):
     """`mutator`, made never to raise.  An exception out of a custom mutator does not end a
-    libFuzzer worker: it hangs it (measured with atheris 2.3), so a bug of our mutator would
+    libFuzzer worker: it hangs it (measured with atheris 3.0), so a bug of our mutator would
     stall a campaign silently.  It is a finding of our own code instead: a `model-error`
     bucket holding the input it failed on, and libFuzzer gets that input back unchanged."""
     def call(data: bytes, *rest):

@@ -194,6 +194,20 @@ def test_target_runs_as_an_executable(tmp_path, variant, expect_buckets):
         assert kinds == set()
 
 
+def test_stop_first_ends_the_target_at_the_first_correctness_bucket(tmp_path):
+    seeds = _seed_dir(tmp_path, ["concat-pgd-page-boundary"])
+    env = dict(os.environ, IOPGFUZZ_VARIANT="v1", IOPGFUZZ_CRASHES=str(tmp_path / "crashes"),
+               IOPGFUZZ_STOP_FIRST="1", PYTHONPATH=str(ROOT))
+    p = subprocess.run([sys.executable, str(ROOT / "fuzz/target.py"), "-runs=40", "-seed=1",
+                        f"-artifact_prefix={tmp_path}/", str(seeds)], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode != 0                        # libFuzzer's crash: the run stopped
+    out = p.stdout + p.stderr                       # (Atheris prints the exception to stdout)
+    assert "NewFinding: stale-read|v1|-|-|concat" in out, out[-3000:]
+    assert [b["signature"] for b in load_buckets(tmp_path / "crashes")] == \
+        ["stale-read|v1|-|-|concat"]                 # its secondary opens no bucket
+
+
 def test_campaign_writes_summary_and_exit_code(tmp_path, capsys):
     opt = Options(variant="v1", jobs=1, corpus=tmp_path / "corpus", crashes=tmp_path / "crashes",
                   libfuzzer=["-runs=60", "-seed=3"])
