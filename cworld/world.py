@@ -374,6 +374,12 @@ class Library:
             raise MemoryError("the C runtime could not reserve its arenas (mmap failed)")
         return _State(self, handle, key)
 
+    def drain(self) -> None:
+        """Free every pooled state (the next worlds get new ones; states in use stay)."""
+        for pool in self._pool.values():
+            while pool:
+                self.so.iopgfuzz_world_free(pool.pop().handle)
+
     def release(self, st: _State) -> None:
         """Take a state back (reset when next acquired), or free it when the pool is full."""
         pool = self._pool.setdefault(st.key, [])
