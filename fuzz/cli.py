@@ -201,9 +201,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return main_seeds(args.variant, args.seconds, args.atheris_runs, args.layers)
     if args.corpus:
         from fuzz.tools.bench import main_corpus
+        from model.errors import IopgfuzzError
         try:
             return main_corpus(args.corpus, args.variant, args.seconds)
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, IopgfuzzError) as e:      # (a .ops file that does not parse)
             print(f"bench --corpus: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
     return bench_main()

@@ -89,3 +89,10 @@ def test_corpus_bench_counts_the_runs_that_ran_out_of_budget(tmp_path):
 def test_corpus_bench_names_a_missing_folder(tmp_path, capsys):
     assert cli.main(["bench", "--corpus", str(tmp_path / "nope"), "--seconds", "0"]) == 2
     assert str(tmp_path / "nope") in capsys.readouterr().err
+
+
+def test_corpus_bench_names_a_file_that_does_not_parse(tmp_path, capsys):
+    (tmp_path / "bad.ops").write_text("# iopgfuzz ops v1\nconfig fmt=arm64-s1\nmapp 0x0 0x0 4K\n")
+    assert cli.main(["bench", "--corpus", str(tmp_path), "--seconds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "bad.ops:3: unknown op 'mapp'" in err
