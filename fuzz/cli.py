@@ -203,7 +203,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from fuzz.tools.bench import main_corpus
         from model.errors import IopgfuzzError
         try:
-            return main_corpus(args.corpus, args.variant, args.seconds)
+            return main_corpus(args.corpus, args.variant, args.seconds, args.budget)
         except (OSError, ValueError, IopgfuzzError) as e:      # (a .ops file that does not parse)
             print(f"bench --corpus: {e}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -455,6 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: exec/s over a campaign's corpus folder (every input in turn, "
                         "uninstrumented, --seconds), its slowest inputs and the share of the "
                         "time in runs that ran out of work budget")
+    b.add_argument("--budget", type=int, default=None, metavar="N",
+                   help="--corpus: the work budget per world (default: the campaigns', "
+                        "2^18); what a smaller one would buy")
     b.add_argument("--layers", action="store_true",
                    help="--seeds: exec/s of the variant world alone, of both worlds, and of the "
                         "full differential execution, uninstrumented and under each "

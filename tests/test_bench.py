@@ -96,3 +96,16 @@ def test_corpus_bench_names_a_file_that_does_not_parse(tmp_path, capsys):
     assert cli.main(["bench", "--corpus", str(tmp_path), "--seconds", "0"]) == 2
     err = capsys.readouterr().err
     assert "bad.ops:3: unknown op 'mapp'" in err
+
+
+def test_corpus_bench_takes_a_budget_from_the_command_line(tmp_path, capsys):
+    head = "# iopgfuzz ops v1\nconfig fmt=arm64-s1 granule=4K\n"
+    (tmp_path / "big.ops").write_text(head + "map 0x0 0x1000 64M\n")     # 16,384 entries
+    argv = ["bench", "--corpus", str(tmp_path), "--seconds", "0", "--variant", "v1"]
+    assert cli.main(argv + ["--budget", "8192"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert "at budget 8192" in first and "1 inputs run out of work budget" in first
+    assert cli.main(argv) == 0                                  # the default: far inside it
+    assert "0 inputs run out of work budget" in capsys.readouterr().out
+    assert cli.main(argv + ["--budget", "0"]) == 2
+    assert "--budget 0" in capsys.readouterr().err

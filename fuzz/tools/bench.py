@@ -318,9 +318,13 @@ def bench_corpus(folder, variant: str = "v1", seconds: float = 5.0,
             "median_ms": mean_ms[len(mean_ms) // 2][0], "slowest": mean_ms[::-1][:5]}
 
 
-def main_corpus(folder, variant: str = "v1", seconds: float = 5.0) -> int:
-    r = bench_corpus(folder, variant, seconds)
-    print(f"corpus {folder}, {variant}, uninstrumented: {r['exec_per_sec']:.0f} exec/s "
+def main_corpus(folder, variant: str = "v1", seconds: float = 5.0,
+                budget: int | None = None) -> int:
+    if budget is not None and budget < 1:
+        raise ValueError(f"--budget {budget}: give a positive number of work units")
+    r = bench_corpus(folder, variant, seconds, budget)
+    at = f" at budget {budget}" if budget is not None else ""
+    print(f"corpus {folder}, {variant}{at}, uninstrumented: {r['exec_per_sec']:.0f} exec/s "
           f"({r['execs']} execs of {r['inputs']} inputs in {r['seconds']:.1f} s); median "
           f"{r['median_ms']:.2f} ms; {r['out_of_budget']} inputs run out of work budget, "
           f"{100 * r['out_of_budget_time_share']:.0f}% of the time")
