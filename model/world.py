@@ -122,7 +122,10 @@ class World(WorldInterface):
         try:
             return fn(*args)
         except KernelBug as bug:
-            self.crashed = bug
+            # a copy without the traceback: the traceback's frames hold whoever called (the
+            # executor and both worlds), a cycle that would keep this world, and a C world's
+            # state, until the next full garbage collection
+            self.crashed = KernelBug(bug.site, bug.detail)
             raise
 
     # -- the iommu core --------------------------------------------------------------------

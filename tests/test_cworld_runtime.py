@@ -321,6 +321,27 @@ def test_a_reused_state_is_as_new(upstream):
     assert after[0] > before[0] and after[1] > before[1], (before, after)
 
 
+def test_a_world_that_hit_bug_on_goes_back_at_once(upstream):
+    """A BUG_ON's exception holds the frames of everyone who called, the executor and both
+    worlds among them: kept in `world.crashed` it made a cycle, and both worlds' states stayed
+    out of the pool until a full garbage collection (a campaign then made new ones)."""
+    # pgcount truncation: map_pages maps nothing and returns 0, the core's BUG_ON
+    sc = parse_scenario("# iopgfuzz ops v1\nconfig fmt=arm32-s1 granule=4K ias=32 oas=40\n"
+                        "map 0x40200000 0x80200000 0x4000000000001000\n")
+    lib = Library.load(upstream.built())
+    gc.collect()
+    gc.disable()
+    try:
+        res = run_scenario(sc, upstream, reference=upstream)
+        assert res.records[0].ref.crashed.startswith("BUG_ON at iommu_map_nosync:no-progress")
+        assert str(res.var.crashed) == res.records[0].var.crashed
+        pooled = sum(len(p) for p in lib._pool.values())
+        del res
+        assert sum(len(p) for p in lib._pool.values()) == pooled + 2
+    finally:
+        gc.enable()
+
+
 def test_a_world_nobody_holds_goes_back_at_once(upstream):
     lib = Library.load(upstream.built())
     gc.collect()
