@@ -299,7 +299,8 @@ struct iopgfuzz_world *iopgfuzz_world_new(uint64_t base_pa, uint64_t line, uint6
  * Keeping costs resident memory: with 64 MiB each of the five arenas of up to POOL_MAX states
  * per key kept what its biggest scenario touched, a campaign worker grew by about 35 MB per
  * 1,000 executions.  So every world keeps up to RESET_RELEASE, and beyond that worlds keep
- * while the arena bytes all of them keep stay within RESET_KEEP_TOTAL.  Measured on the 473
+ * while the arena bytes all of them keep stay within RESET_KEEP_TOTAL (the worlds of this
+ * library: every build has its own runtime).  Measured on the 473
  * inputs of a 120 s C v1 campaign's corpus, two passes: 6.04 s and 94 MB peak RSS giving
  * everything beyond 1 MiB back, 4.56 s and 184 MB with this total (docs/c-world.md).
  */
