@@ -121,11 +121,15 @@ _corpus_cache: dict[bytes, O.Scenario] = {}
 _last_mutant: tuple[bytes, O.Scenario] | None = None
 
 
-def _decode_corpus_input(data: bytes) -> O.Scenario:
+def _as_last_mutant(data: bytes) -> O.Scenario | None:
     last = _last_mutant
-    if last is not None and last[0] == data:
-        return last[1]
-    sc = _corpus_cache.get(data)
+    return last[1] if last is not None and last[0] == data else None
+
+
+def _decode_corpus_input(data: bytes) -> O.Scenario:
+    sc = _as_last_mutant(data)          # (not cached: a mutant is rarely mutated again later)
+    if sc is None:
+        sc = _corpus_cache.get(data)
     if sc is None:
         if len(_corpus_cache) >= CORPUS_CACHE_MAX:
             _corpus_cache.clear()
@@ -135,10 +139,8 @@ def _decode_corpus_input(data: bytes) -> O.Scenario:
 
 def decoded(data: bytes) -> O.Scenario:
     """`codec.decode(data)`, without decoding again when `data` is the last mutant."""
-    last = _last_mutant
-    if last is not None and last[0] == data:
-        return last[1]
-    return codec.decode(data)
+    sc = _as_last_mutant(data)
+    return codec.decode(data) if sc is None else sc
 
 
 def _fit(sc: O.Scenario, max_size: int) -> bytes:

@@ -104,16 +104,14 @@ class Executor:
             return self.result
         for i, op in enumerate(self.scenario.ops):
             ref = run_op(self.ref, op)
-            if ref.exhausted:
-                # nothing is judged about a cut-short op, so the variant does not run it: a
-                # campaign's corpus spends three quarters of its time in runs that end so,
-                # and the variant's half of it was spent for nothing (docs/c-world.md)
+            # nothing is judged about a cut-short op, so the variant does not run one the
+            # reference ran out on: a campaign's corpus spends three quarters of its time in
+            # runs that end so, and the variant's half of it was for nothing (docs/c-world.md)
+            var = None if ref.exhausted else run_op(self.var, op)
+            if var is None or var.exhausted:
                 self.result.exhausted = True
                 break
-            rec = OpRecord(i, op, ref, run_op(self.var, op))
-            if rec.var.exhausted:
-                self.result.exhausted = True
-                break
+            rec = OpRecord(i, op, ref, var)
             try:
                 rec.findings = self.oracles.after_op(rec)
             except BudgetExhausted:           # an oracle's range walk ran out of budget

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -76,19 +77,37 @@ def bench_seeds(variant: str = "v1", seconds: float = 5.0) -> dict:
     from fuzz.run.plugins import load_variant as get_variant
 
     v = get_variant(variant)
-    seeds = _seed_scenarios()
-    for _, sc in seeds:                  # warm up (imports, first allocations)
-        run_scenario(sc, v)
-    worst: dict[str, float] = {name: 0.0 for name, _ in seeds}
+    per, n, dt = _round_robin(_seed_scenarios(), lambda sc: run_scenario(sc, v) and None,
+                              seconds)
+    return {"execs": n, "seconds": dt, "exec_per_sec": n / dt,
+            "worst": {name: p.worst for name, p in per.items()}}
+
+
+@dataclass
+class _InputTimes:
+    total: float = 0.0
+    runs: int = 0
+    worst: float = 0.0
+    last: object = None              # what the last run returned (keep it small: a RunResult
+    #                                  would hold its worlds, and their C states out of the pool)
+
+
+def _round_robin(inputs: list, run, seconds: float) -> tuple[dict, int, float]:
+    """Run every (name, scenario) in turn for `seconds` (at least one pass) after one warm-up
+    pass (imports, first allocations): the times per input, the runs, the seconds."""
+    for _, sc in inputs:
+        run(sc)
+    per = {name: _InputTimes() for name, _ in inputs}
     n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
-        for name, sc in seeds:
+    while n == 0 or time.perf_counter() - t0 < seconds:
+        for name, sc in inputs:
             t = time.perf_counter()
-            run_scenario(sc, v)
-            worst[name] = max(worst[name], time.perf_counter() - t)
+            res = run(sc)
+            dt = time.perf_counter() - t
+            p = per[name]
+            p.total, p.runs, p.worst, p.last = p.total + dt, p.runs + 1, max(p.worst, dt), res
             n += 1
-    dt = time.perf_counter() - t0
-    return {"execs": n, "seconds": dt, "exec_per_sec": n / dt, "worst": worst}
+    return per, n, time.perf_counter() - t0
 
 
 def _layers(variant: str) -> dict:
@@ -296,25 +315,14 @@ def bench_corpus(folder, variant: str = "v1", seconds: float = 5.0,
     inputs = [(f.name, load_input(f)) for f in files]
     if not inputs:
         raise ValueError(f"{folder}: no input files")
-    for _, sc in inputs:                         # warm up
-        run_scenario(sc, v, budget=budget)
-    per: dict[str, list] = {name: [0.0, 0, False] for name, _ in inputs}   # time, runs, out
-    n, t0 = 0, time.perf_counter()
-    while n == 0 or time.perf_counter() - t0 < seconds:
-        for name, sc in inputs:
-            t = time.perf_counter()
-            res = run_scenario(sc, v, budget=budget)
-            p = per[name]
-            p[0] += time.perf_counter() - t
-            p[1] += 1
-            p[2] = res.exhausted
-            n += 1
-    dt = time.perf_counter() - t0
-    total = sum(p[0] for p in per.values())
-    mean_ms = sorted((p[0] / p[1] * 1e3, name) for name, p in per.items())
+    per, n, dt = _round_robin(inputs, lambda sc: run_scenario(sc, v, budget=budget).exhausted,
+                              seconds)
+    out = [p for p in per.values() if p.last]
+    mean_ms = sorted((p.total / p.runs * 1e3, name) for name, p in per.items())
     return {"execs": n, "seconds": dt, "exec_per_sec": n / dt, "inputs": len(inputs),
-            "out_of_budget": sum(p[2] for p in per.values()),
-            "out_of_budget_time_share": sum(p[0] for p in per.values() if p[2]) / total,
+            "out_of_budget": len(out),
+            "out_of_budget_time_share": sum(p.total for p in out) /
+            sum(p.total for p in per.values()),
             "median_ms": mean_ms[len(mean_ms) // 2][0], "slowest": mean_ms[::-1][:5]}
 
 
